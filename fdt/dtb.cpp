@@ -1,0 +1,265 @@
+// The device tree of a Layout, written with libfdt's sequential-write API.
+// Writer::node() brackets begin/end, so the code below has the tree's shape
+// (STYLE.md 10). aarch64 follows the standard bindings Linux expects (as for
+// QEMU's virt machine); x86_64 is our unikernel ABI: memory, chosen, cpus,
+// the IOAPIC as interrupt parent and the virtio-mmio nodes with their GSIs.
+
+#include "fdt/dtb.hpp"
+
+#include <libfdt.h>
+
+#include <cstdio>
+#include <initializer_list>
+#include <stdexcept>
+#include <string_view>
+
+namespace strata::fdt {
+namespace {
+
+constexpr std::uint32_t kGicPhandle = 1; // aarch64 GIC / x86_64 IOAPIC
+constexpr std::uint32_t kClockPhandle = 2;
+
+// interrupts cells for the GIC binding
+constexpr std::uint32_t kSpi = 0;
+constexpr std::uint32_t kPpi = 1;
+constexpr std::uint32_t kEdgeRising = 1;
+constexpr std::uint32_t kLevelHigh = 4;
+
+std::string unit(std::string_view name, std::uint64_t address) {
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "@%llx", static_cast<unsigned long long>(address));
+    return std::string(name) + buf;
+}
+
+class Writer {
+public:
+    explicit Writer(std::size_t size) : buf_(size) {
+        check(fdt_create(buf_.data(), static_cast<int>(size)));
+        check(fdt_finish_reservemap(buf_.data()));
+    }
+
+    template <typename Fn> void node(const std::string &name, Fn &&body) {
+        check(fdt_begin_node(buf_.data(), name.c_str()));
+        body();
+        check(fdt_end_node(buf_.data()));
+    }
+
+    void strings(const char *name, std::initializer_list<std::string_view> list) {
+        std::string all;
+        for (auto s : list) (all += s) += '\0';
+        check(fdt_property(buf_.data(), name, all.data(), static_cast<int>(all.size())), name);
+    }
+    void str(const char *name, std::string_view s) { strings(name, {s}); }
+    void empty(const char *name) { check(fdt_property(buf_.data(), name, nullptr, 0), name); }
+    void cells(const char *name, std::initializer_list<std::uint32_t> values) {
+        std::vector<fdt32_t> be;
+        for (auto v : values) be.push_back(cpu_to_fdt32(v));
+        bytes(name, be.data(), be.size() * sizeof(fdt32_t));
+    }
+    void cells(const char *name, const std::vector<std::uint32_t> &values) {
+        std::vector<fdt32_t> be;
+        for (auto v : values) be.push_back(cpu_to_fdt32(v));
+        bytes(name, be.data(), be.size() * sizeof(fdt32_t));
+    }
+    void u32(const char *name, std::uint32_t v) { cells(name, {v}); }
+    void u64(const char *name, std::uint64_t v) { cells(name, {hi(v), lo(v)}); }
+    void bytes(const char *name, const void *data, std::size_t len) {
+        check(fdt_property(buf_.data(), name, data, static_cast<int>(len)), name);
+    }
+    // reg with #address-cells = #size-cells = 2
+    void reg(std::initializer_list<Region> regions) {
+        std::vector<std::uint32_t> v;
+        for (const auto &r : regions) v.insert(v.end(), {hi(r.base), lo(r.base), hi(r.size), lo(r.size)});
+        cells("reg", v);
+    }
+
+    std::vector<std::uint8_t> finish() {
+        check(fdt_finish(buf_.data()));
+        buf_.resize(fdt_totalsize(buf_.data()));
+        return std::move(buf_);
+    }
+
+private:
+    static std::uint32_t hi(std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); }
+    static std::uint32_t lo(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
+
+    void check(int err, const char *what = "") const {
+        if (err == -FDT_ERR_NOSPACE)
+            throw UserError("the device tree needs more than the " + std::to_string(buf_.size()) +
+                            " bytes reserved for it: use fewer devices or a shorter command line");
+        if (err < 0) throw std::logic_error(std::string("libfdt: ") + fdt_strerror(err) + " at " + what);
+    }
+
+    std::vector<std::uint8_t> buf_;
+};
+
+void chosen(Writer &w, const Layout &l, const BootConfig &boot) {
+    w.node("chosen", [&] {
+        w.str("bootargs", boot.bootargs);
+        if (!boot.stdout_path.empty())
+            w.str("stdout-path", boot.stdout_path);
+        else if (const Region *uart = l.find("pl011"))
+            w.str("stdout-path", "/" + unit("pl011", uart->base));
+        w.u32("strata,ipa-bits", l.ipa_bits);
+        if (l.initrd.size != 0) {
+            w.u64("linux,initrd-start", l.initrd.base);
+            w.u64("linux,initrd-end", l.initrd.end());
+        }
+        if (!boot.rng_seed.empty()) w.bytes("rng-seed", boot.rng_seed.data(), boot.rng_seed.size());
+        if (!boot.kaslr_seed.empty()) {
+            if (boot.kaslr_seed.size() != 8) throw std::invalid_argument("kaslr-seed must be 8 bytes");
+            w.bytes("kaslr-seed", boot.kaslr_seed.data(), boot.kaslr_seed.size());
+        }
+    });
+}
+
+void memory(Writer &w, const Layout &l) {
+    for (const auto &bank : l.ram)
+        w.node(unit("memory", bank.base), [&] {
+            w.str("device_type", "memory");
+            w.reg({bank});
+        });
+}
+
+void virtio(Writer &w, const Layout &l) {
+    for (const auto &slot : l.virtio)
+        w.node(unit("virtio_mmio", slot.window.base), [&] {
+            w.str("compatible", "virtio,mmio");
+            w.reg({slot.window});
+            if (l.arch == Arch::aarch64) {
+                w.cells("interrupts", {kSpi, slot.irq, kEdgeRising});
+                w.empty("dma-coherent");
+            } else {
+                w.u32("interrupts", slot.irq);
+            }
+        });
+}
+
+// KVM's default MPIDR for vCPU i (arch/arm64/kvm/sys_regs.c, reset_mpidr):
+// Aff0 = i[3:0] (16 per cluster, the GICv3 target-list limit), Aff1 = i[11:4].
+std::uint32_t mpidr(unsigned i) { return ((i >> 4) & 0xff) << 8 | (i & 0xf); }
+
+void build_aarch64(Writer &w, const Layout &l, const BootConfig &boot) {
+    const Region &uart = *l.find("pl011");
+    const Region &rtc = *l.find("pl031");
+    const Region &dist = *l.find("gic-dist");
+    const std::string uart_path = "/" + unit("pl011", uart.base);
+    // GICv2 PPIs name the CPUs they go to (GIC binding, cells[2] bits 15:8).
+    const std::uint32_t ppi_flags =
+        kLevelHigh | (l.gic == GicVersion::v2 ? ((1u << l.cpus) - 1) << 8 : 0u);
+
+    w.node("", [&] {
+        w.str("compatible", "linux,dummy-virt");
+        w.u32("#address-cells", 2);
+        w.u32("#size-cells", 2);
+        w.u32("interrupt-parent", kGicPhandle);
+        w.node("aliases", [&] { w.str("serial0", uart_path); });
+        chosen(w, l, boot);
+        memory(w, l);
+        w.node("cpus", [&] {
+            w.u32("#address-cells", 1);
+            w.u32("#size-cells", 0);
+            for (unsigned i = 0; i < l.cpus; ++i)
+                w.node(unit("cpu", mpidr(i)), [&] {
+                    w.str("device_type", "cpu");
+                    w.str("compatible", "arm,arm-v8");
+                    w.u32("reg", mpidr(i));
+                    w.str("enable-method", "psci");
+                });
+        });
+        w.node("psci", [&] {
+            w.strings("compatible", {"arm,psci-1.0", "arm,psci-0.2"});
+            // A guest hypervisor owns HVC itself; its PSCI calls go to us by SMC.
+            w.str("method", l.el2 ? "smc" : "hvc");
+        });
+        w.node("timer", [&] {
+            w.str("compatible", "arm,armv8-timer");
+            // secure phys, non-secure phys, virtual, hyp phys (+ hyp virtual at EL2)
+            std::vector<std::uint32_t> irqs;
+            std::vector<std::uint32_t> ppis{13, 14, 11, 10};
+            if (l.el2) ppis.push_back(12);
+            for (auto ppi : ppis) irqs.insert(irqs.end(), {kPpi, ppi, ppi_flags});
+            w.cells("interrupts", irqs);
+        });
+        w.node(unit("intc", dist.base), [&] {
+            if (l.gic == GicVersion::v3) {
+                w.str("compatible", "arm,gic-v3");
+                w.reg({dist, *l.find("gic-redist")});
+            } else {
+                w.str("compatible", "arm,cortex-a15-gic");
+                w.reg({dist, *l.find("gic-cpu")});
+            }
+            w.u32("#interrupt-cells", 3);
+            w.u32("#address-cells", 0);
+            w.empty("interrupt-controller");
+            if (l.el2) w.cells("interrupts", {kPpi, 9, ppi_flags}); // maintenance interrupt
+            w.u32("phandle", kGicPhandle);
+        });
+        w.node("apb-pclk", [&] {
+            w.str("compatible", "fixed-clock");
+            w.u32("#clock-cells", 0);
+            w.u32("clock-frequency", 24'000'000);
+            w.str("clock-output-names", "clk24mhz");
+            w.u32("phandle", kClockPhandle);
+        });
+        w.node(unit("pl011", uart.base), [&] {
+            w.strings("compatible", {"arm,pl011", "arm,primecell"});
+            w.reg({uart});
+            w.cells("interrupts", {kSpi, l.uart_irq, kLevelHigh});
+            w.cells("clocks", {kClockPhandle, kClockPhandle});
+            w.strings("clock-names", {"uartclk", "apb_pclk"});
+        });
+        w.node(unit("pl031", rtc.base), [&] {
+            w.strings("compatible", {"arm,pl031", "arm,primecell"});
+            w.reg({rtc});
+            w.cells("interrupts", {kSpi, l.rtc_irq, kLevelHigh});
+            w.u32("clocks", kClockPhandle);
+            w.str("clock-names", "apb_pclk");
+        });
+        virtio(w, l);
+    });
+}
+
+void build_x86_64(Writer &w, const Layout &l, const BootConfig &boot) {
+    const Region &ioapic = *l.find("ioapic");
+    w.node("", [&] {
+        w.str("compatible", "strata,x86_64");
+        w.u32("#address-cells", 2);
+        w.u32("#size-cells", 2);
+        w.u32("interrupt-parent", kGicPhandle);
+        chosen(w, l, boot);
+        memory(w, l);
+        w.node("cpus", [&] {
+            w.u32("#address-cells", 1);
+            w.u32("#size-cells", 0);
+            for (unsigned i = 0; i < l.cpus; ++i)
+                w.node(unit("cpu", i), [&] {
+                    w.str("device_type", "cpu");
+                    w.u32("reg", i); // the local APIC ID
+                });
+        });
+        // interrupts = <GSI>: one cell, our own binding.
+        w.node(unit("ioapic", ioapic.base), [&] {
+            w.str("compatible", "strata,ioapic");
+            w.reg({ioapic});
+            w.u32("#interrupt-cells", 1);
+            w.u32("#address-cells", 0);
+            w.empty("interrupt-controller");
+            w.u32("phandle", kGicPhandle);
+        });
+        virtio(w, l);
+    });
+}
+
+} // namespace
+
+std::vector<std::uint8_t> build(const Layout &layout, const BootConfig &boot) {
+    Writer w(layout.dtb.size);
+    if (layout.arch == Arch::aarch64)
+        build_aarch64(w, layout, boot);
+    else
+        build_x86_64(w, layout, boot);
+    return w.finish();
+}
+
+} // namespace strata::fdt

@@ -1,0 +1,97 @@
+// The machine description (MachineSpec), what the host allows (HostCaps) and
+// the planner's answer (Layout). One Layout feeds the device tree, the memslots
+// and the bus registrations, so they cannot disagree (DESIGN.md, "Data flow").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strata::fdt {
+
+enum class Arch : std::uint8_t { x86_64, aarch64 };
+enum class GicVersion : std::uint8_t { v2, v3 };
+enum class DeviceKind : std::uint8_t { virtio_console, virtio_blk, virtio_net, virtio_rng };
+
+// --ipa-bits auto|max|0|N
+struct IpaRequest {
+    enum class Kind : std::uint8_t { automatic, max, legacy, exact };
+    Kind kind = Kind::automatic;
+    unsigned bits = 0; // only for exact
+};
+
+struct MachineSpec {
+    Arch arch = Arch::x86_64;
+    std::uint64_t ram_size = 128ull << 20;
+    std::optional<std::uint64_t> ram_base;
+    unsigned cpus = 1;
+    std::vector<DeviceKind> virtio; // in slot order
+    GicVersion gic = GicVersion::v3;
+    bool el2 = false;
+    std::uint64_t initrd_size = 0;
+    IpaRequest ipa;
+};
+
+// Physical address sizes in bits. arm64: the KVM IPA limit and the CPU's
+// PARange; x86_64: both are CPUID 0x80000008's physical address bits.
+struct HostCaps {
+    unsigned ipa_limit = 40;
+    unsigned pa_range = 40;
+};
+
+// What a region is, so consumers need not guess from its name.
+enum class RegionKind : std::uint8_t {
+    mmio,      // a device of ours on the MMIO bus (virtio, PL011, PL031)
+    irqchip,   // handled by KVM's in-kernel irqchip (GIC, IOAPIC, LAPIC): no bus entry
+    ram,       // a RAM bank: one memslot each
+    in_ram,    // a use of RAM (boot tables, DTB, initrd): lies inside one bank
+};
+
+// A window of guest-physical address space (MMIO or RAM).
+struct Region {
+    std::string name;
+    std::uint64_t base = 0;
+    std::uint64_t size = 0;
+    std::uint64_t end() const { return base + size; } // exclusive
+    RegionKind kind = RegionKind::mmio;
+};
+
+// An x86 I/O-port range (not part of the physical map).
+struct PortRange {
+    std::string name;
+    std::uint16_t base = 0;
+    std::uint16_t size = 0;
+};
+
+struct VirtioSlot {
+    DeviceKind kind;
+    Region window;
+    std::uint32_t irq = 0; // GSI on x86_64; SPI number on aarch64 (the DT cell, INTID = 32 + irq)
+};
+
+struct Layout {
+    Arch arch = Arch::x86_64;
+    unsigned cpus = 1;
+    std::vector<Region> ram;       // RAM banks, ascending
+    std::vector<Region> regions;   // the whole physical map (RAM, MMIO, dtb...), ascending
+    std::vector<PortRange> ports;  // x86_64 only: serial, debug-exit, power-off, null
+    std::vector<VirtioSlot> virtio;
+    Region boot;   // x86_64: GDT and identity page tables (inside RAM)
+    Region dtb;    // where the DTB goes and the most it may take (inside RAM)
+    Region initrd; // size 0 when there is none
+    unsigned ipa_bits = 0; // the window N: every region lies below 2^N
+    unsigned vm_type_bits = 0; // what KVM_CREATE_VM gets: 0 = legacy
+    std::string ipa_reason;
+    HostCaps host;
+    GicVersion gic = GicVersion::v3; // aarch64
+    bool el2 = false;                // aarch64: vCPUs start at EL2 (guest hypervisor)
+    std::uint32_t uart_irq = 0; // x86_64: GSI of the 8250 at "serial"; aarch64: SPI of the PL011
+    std::uint32_t rtc_irq = 0;  // aarch64: SPI of the PL031 (x86_64 has no RTC: 0)
+
+    const Region *find(std::string_view name) const;
+    const PortRange *find_port(std::string_view name) const;
+};
+
+} // namespace strata::fdt

@@ -1,0 +1,43 @@
+/*
+ * The test guests' whole runtime: console output, power-off with a status,
+ * and boot-argument parsing. Guests include only this and fdt_reader.h, so a
+ * guest's .c reads the same on every architecture; rt_arch.h (one per
+ * architecture directory) adds what only that machine has, e.g. port I/O.
+ */
+#ifndef STRATA_GUEST_RT_H
+#define STRATA_GUEST_RT_H
+
+#include "rt_arch.h"
+
+void rt_putc(char c);
+void rt_puts(const char *s); /* no implicit newline */
+void rt_put_u64(unsigned long long v);
+void rt_put_hex(unsigned long long v); /* 0x prefix, no leading zeros */
+
+/* Status 0 powers off cleanly; any other value is reported to the VMM as a failure. */
+_Noreturn void rt_exit(int v);
+
+/*
+ * Finds a whitespace-separated `key=value` token in bootargs and parses
+ * value as decimal or 0x-prefixed hex. The first occurrence wins.
+ * 0 on success, -1 if key is absent (or bootargs NULL), -2 if the value is
+ * malformed or does not fit in 64 bits.
+ */
+int rt_bootarg_u64(const char *bootargs, const char *key, unsigned long long *out);
+
+/*
+ * /chosen/bootargs of a DTB passed at boot, or NULL if it is absent or the
+ * DTB fails fdtr_check within rt_dtb_room().
+ */
+const char *rt_bootargs(const void *dtb);
+
+/*
+ * How many bytes the DTB may span: up to the start of this image if it lies
+ * below it (it must not overlap us), else a 2 MiB cap (Linux's own DTB limit).
+ */
+unsigned long rt_dtb_room(const void *dtb);
+
+/* Entry point of each guest, called on the boot CPU with the DTB address. */
+int main(const void *dtb);
+
+#endif

@@ -1,0 +1,8 @@
+// The strata commands; each returns the process exit status.
+#pragma once
+
+namespace strata::cli {
+
+int run_command(int argc, const char *const *argv);
+
+} // namespace strata::cli

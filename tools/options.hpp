@@ -1,0 +1,41 @@
+// Command-line and config-file options shared by the strata commands, and the
+// parsers for their values. Every mistake is a UserError: one sentence, exit 2.
+#pragma once
+
+#include "devices/console.hpp"
+#include "fdt/layout.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace strata::cli {
+
+namespace po = boost::program_options;
+
+// "512M", "2G", "1T", "64K" (binary units, optional "iB"/"B") or plain bytes.
+std::uint64_t parse_size(const std::string &text, const std::string &option);
+// "stdio", "none" or "file:PATH".
+devices::ConsoleSpec parse_console(const std::string &text);
+unsigned parse_count(const std::string &text, const std::string &option);
+
+// The machine options of run, dtb and plan.
+po::options_description machine_options();
+
+struct Parsed {
+    po::variables_map vm;
+    bool help = false;
+    bool version = false;
+};
+
+// Parses argv (without the command name) against `desc`, plus --config FILE
+// (INI, same names; the command line wins). Throws UserError.
+Parsed parse(int argc, const char *const *argv, const po::options_description &desc);
+
+// MachineSpec from the parsed machine options (host limits are checked later).
+fdt::MachineSpec machine_spec(const po::variables_map &vm);
+
+} // namespace strata::cli

@@ -1,0 +1,168 @@
+// `strata run`: the composition root (DESIGN.md): options -> MachineSpec ->
+// fdt::plan -> Vm -> devices built from the Layout -> kernel and DTB -> run.
+// Everything the user could have got wrong is checked before the VM exists.
+#include "devices/console.hpp"
+#include "devices/exit_device.hpp"
+#include "devices/serial.hpp"
+#include "fdt/dtb.hpp"
+#include "fdt/plan.hpp"
+#include "fdt/user_error.hpp"
+#include "tools/commands.hpp"
+#include "tools/options.hpp"
+#include "tools/terminal.hpp"
+#include "vmm/arch/arch.hpp"
+#include "vmm/elf.hpp"
+#include "vmm/vm.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sys/random.h>
+#include <sys/sysinfo.h>
+
+#include <csignal>
+#include <iostream>
+
+extern "C" const std::uint8_t strata_demo_guest_start[], strata_demo_guest_end[];
+
+namespace strata::cli {
+
+namespace {
+
+const char *usage = R"(Usage: strata run [options]
+
+Boots a guest kernel in a KVM virtual machine and runs it until it powers off.
+Without --kernel, strata boots its built-in demo guest.
+
+Exit status: the guest's (0 after power-off, (v << 1) | 1 after the guest
+writes v to the debug-exit port 0xf4), 2 for bad options, 3 for a host error,
+4 when the guest crashed (triple fault, failed entry, KVM internal error),
+128 + N when stopped by signal N.
+
+Console: on a terminal, type Ctrl-A x to stop the VM (Ctrl-A Ctrl-A sends Ctrl-A).
+)";
+
+std::uint64_t host_memory() {
+    struct sysinfo si {};
+    if (::sysinfo(&si) != 0)
+        return UINT64_MAX;
+    return std::uint64_t{si.totalram} * si.mem_unit;
+}
+
+std::string gib(std::uint64_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / double(1ull << 30));
+    return buf;
+}
+
+std::vector<std::uint8_t> random_bytes(std::size_t n) {
+    std::vector<std::uint8_t> v(n);
+    std::size_t got = 0;
+    while (got < n) {
+        ssize_t r = ::getrandom(v.data() + got, n - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            throw_errno("getrandom", "the device-tree seeds");
+        got += static_cast<std::size_t>(r);
+    }
+    return v;
+}
+
+po::options_description run_options() {
+    po::options_description d("strata run");
+    d.add_options()
+        ("kernel", po::value<std::string>(), "guest kernel (ELF64); default: the built-in demo guest")
+        ("cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)")
+        ("console", po::value<std::string>()->default_value("stdio"), "stdio, none or file:PATH")
+        ("log-level", po::value<std::string>()->default_value("warn"), "error, warn, info or debug");
+    d.add(machine_options());
+    return d;
+}
+
+} // namespace
+
+int run_command(int argc, const char *const *argv) {
+    const auto desc = run_options();
+    const auto opts = parse(argc, argv, desc);
+    if (opts.help) {
+        std::cout << usage << '\n' << desc << '\n';
+        return 0;
+    }
+    const auto &vm_opts = opts.vm;
+    const auto level = spdlog::level::from_str(vm_opts["log-level"].as<std::string>());
+    if (level == spdlog::level::off && vm_opts["log-level"].as<std::string>() != "off")
+        throw UserError("--log-level wants error, warn, info or debug, not '" +
+                        vm_opts["log-level"].as<std::string>() + "'");
+    spdlog::set_level(level);
+
+    auto spec = machine_spec(vm_opts);
+    const auto console_spec = parse_console(vm_opts["console"].as<std::string>());
+
+    // The kernel: read and checked before any VM exists.
+    std::vector<std::uint8_t> kernel_file;
+    std::string kernel_name = "the built-in demo guest";
+    if (vm_opts.count("kernel")) {
+        kernel_name = "kernel '" + vm_opts["kernel"].as<std::string>() + "'";
+        kernel_file = elf::read_file(vm_opts["kernel"].as<std::string>(), "kernel");
+    } else {
+        kernel_file.assign(strata_demo_guest_start, strata_demo_guest_end);
+    }
+    const auto image = elf::parse(kernel_file, arch::elf_machine(), kernel_name);
+
+    Kvm kvm;
+    if (spec.ram_size > host_memory())
+        throw UserError("--mem asks for " + gib(spec.ram_size) + " but this host has " + gib(host_memory()) +
+                        " of memory: use less");
+    if (spec.cpus > kvm.max_vcpus())
+        throw UserError("--cpus " + std::to_string(spec.cpus) + " is more than KVM allows here (" +
+                        std::to_string(kvm.max_vcpus()) + ")");
+    const fdt::Layout layout = fdt::plan(spec, arch::host_caps(kvm));
+    spdlog::info("VM type {} (IPA window {} bits: {}), host limit {} bits", layout.vm_type_bits, layout.ipa_bits,
+                 layout.ipa_reason, layout.host.ipa_limit);
+
+    fdt::BootConfig boot;
+    boot.bootargs = vm_opts["cmdline"].as<std::string>();
+    boot.rng_seed = random_bytes(32);
+    boot.kaslr_seed = random_bytes(8);
+    const auto dtb = fdt::build(layout, boot);
+
+    devices::Console console(console_spec);
+    Vm vm(kvm, layout);
+    auto stop = [&vm](int status) { vm.control().request_stop(status); };
+
+    std::vector<elf::Reserved> reserved{{"boot tables", layout.boot.base, layout.boot.size},
+                                        {"device tree", layout.dtb.base, layout.dtb.size}};
+    elf::load(image, kernel_file, vm.memory(), reserved, kernel_name);
+
+    auto serial_irq = vm.irq_line(4);
+    devices::Serial16550 serial([&console](std::span<const std::uint8_t> b) { console.write(b); }, serial_irq.get());
+    devices::DebugExit debug_exit(stop);
+    devices::PowerOff power_off(stop);
+    devices::NullDevice null_port;
+    vm.add_pio("serial", serial);
+    vm.add_pio("debug-exit", debug_exit);
+    vm.add_pio("power-off", power_off);
+    vm.add_pio("null", null_port);
+
+    vm.boot(image.entry, dtb);
+
+    boost::asio::io_context io;
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    signals.async_wait([&](const boost::system::error_code &ec, int signo) {
+        if (!ec) {
+            spdlog::info("stopping on signal {}", signo);
+            stop(exit_status::signal_base + signo);
+        }
+    });
+    RawTerminal raw_terminal;
+    console.start_input(
+        io, [&serial](std::span<const std::uint8_t> b) { serial.receive(b); },
+        [&] {
+            spdlog::info("stopping on the console escape (Ctrl-A x)");
+            stop(0);
+        });
+    return vm.run(io);
+}
+
+} // namespace strata::cli

@@ -1,0 +1,42 @@
+// What the architecture-neutral core asks of vmm/arch/<arch>/. Exactly one
+// implementation is compiled, chosen by meson from the host CPU family.
+#pragma once
+
+#include "fdt/layout.hpp"
+#include "vmm/guest_memory.hpp"
+#include "vmm/kvm.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace strata::arch {
+
+inline constexpr fdt::Arch host_arch =
+#if defined(__x86_64__)
+    fdt::Arch::x86_64;
+#else
+    fdt::Arch::aarch64;
+#endif
+
+// ELF e_machine of kernels for this architecture.
+std::uint16_t elf_machine();
+
+// Physical-address facts of this host for the planner.
+fdt::HostCaps host_caps(const Kvm &kvm);
+
+// After KVM_CREATE_VM and the memslots, before any vCPU: interrupt controller etc.
+void setup_vm(const Kvm &kvm, const VmFd &vm, const fdt::Layout &layout);
+
+// Architecture state every vCPU needs before the first KVM_RUN (boot tables in
+// RAM are written once, by setup_boot_memory).
+void setup_boot_memory(const GuestMemory &memory, const fdt::Layout &layout, const Kvm &kvm);
+void setup_vcpu(const Kvm &kvm, VcpuFd &vcpu, const fdt::Layout &layout, std::uint64_t entry,
+                std::uint64_t dtb);
+
+// One line with the registers that explain a crash (program counter first).
+std::string describe_registers(VcpuFd &vcpu);
+
+// Raise or lower an interrupt line of the in-kernel irqchip.
+void set_irq_line(const VmFd &vm, std::uint32_t irq, bool level);
+
+} // namespace strata::arch

@@ -1,0 +1,194 @@
+// x86_64 boot: strata enters ELF64 kernels directly in 64-bit long mode
+// (DESIGN.md, "Guest boot ABI"). The planner reserves `boot` for what is
+// written here:
+//
+//   boot.base + 0x0000  GDT: null, 64-bit code (0x08), flat data (0x10)
+//   boot.base + 0x1000  PML4 (one entry per 512 GiB)
+//   boot.base + 0x2000  PDPTs, then (without 1 GiB pages) page directories
+//
+// The identity map covers [0, end of the highest RAM bank) with 1 GiB pages
+// when KVM offers them (CPUID 0x80000001 EDX.26), else 2 MiB pages.
+#include "vmm/arch/arch.hpp"
+
+#include "fdt/user_error.hpp"
+
+#include <elf.h>
+#include <sys/ioctl.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
+namespace strata::arch {
+
+namespace {
+
+constexpr std::uint64_t page = 0x1000;
+constexpr std::uint64_t gdt_offset = 0x0000;
+constexpr std::uint64_t pml4_offset = 0x1000;
+constexpr std::uint64_t tables_offset = 0x2000;
+// The TSS Intel's VMX needs for real mode: three pages KVM reserves, above
+// the LAPIC and below 4 GiB, where the planner places nothing.
+constexpr std::uint64_t tss_address = 0xfffb'd000;
+
+constexpr std::uint64_t pte_present = 1, pte_write = 2, pte_huge = 0x80;
+constexpr std::uint64_t cr0_pe = 1, cr0_mp = 2, cr0_et = 0x10, cr0_ne = 0x20, cr0_wp = 0x10000,
+                        cr0_pg = 0x8000'0000;
+constexpr std::uint64_t cr4_pae = 0x20, cr4_osfxsr = 0x200, cr4_osxmmexcpt = 0x400;
+constexpr std::uint64_t efer_lme = 0x100, efer_lma = 0x400;
+
+bool has_1g_pages(const std::vector<kvm_cpuid_entry2> &cpuid) {
+    auto it = std::find_if(cpuid.begin(), cpuid.end(), [](const kvm_cpuid_entry2 &e) { return e.function == 0x8000'0001; });
+    return it != cpuid.end() && (it->edx & (1u << 26));
+}
+
+std::uint64_t ram_end(const fdt::Layout &layout) {
+    std::uint64_t end = 0;
+    for (const auto &bank : layout.ram)
+        end = std::max(end, bank.end());
+    return end;
+}
+
+void write_u64(const GuestMemory &memory, std::uint64_t addr, std::uint64_t value) {
+    if (!memory.write_obj(GuestAddress{addr}, value))
+        throw std::logic_error("boot tables outside guest RAM");
+}
+
+kvm_segment segment(std::uint16_t selector, std::uint8_t type, bool code) {
+    kvm_segment s{};
+    s.base = 0;
+    s.limit = 0xffff'ffff;
+    s.selector = selector;
+    s.type = type;
+    s.present = 1;
+    s.dpl = 0;
+    s.db = code ? 0 : 1;
+    s.s = 1;
+    s.l = code ? 1 : 0;
+    s.g = 1;
+    return s;
+}
+
+std::string hex(std::uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+} // namespace
+
+std::uint16_t elf_machine() { return EM_X86_64; }
+
+fdt::HostCaps host_caps(const Kvm &kvm) {
+    unsigned bits = 36; // the architectural minimum when the leaf is missing
+    for (const auto &e : kvm.supported_cpuid())
+        if (e.function == 0x8000'0008)
+            bits = e.eax & 0xff;
+    return {bits, bits};
+}
+
+void setup_vm(const Kvm &, const VmFd &vm, const fdt::Layout &layout) {
+    if (layout.find("tss") == nullptr)
+        for (const auto &r : layout.regions)
+            if (r.base < tss_address + 3 * page && tss_address < r.end())
+                throw std::logic_error("region " + r.name + " overlaps KVM's TSS pages");
+    STRATA_IOCTL_VAL(vm.fd(), KVM_SET_TSS_ADDR, tss_address, "the VM");
+    STRATA_IOCTL_VAL(vm.fd(), KVM_CREATE_IRQCHIP, 0, "the VM");
+}
+
+void setup_boot_memory(const GuestMemory &memory, const fdt::Layout &layout, const Kvm &kvm) {
+    const std::uint64_t base = layout.boot.base;
+    write_u64(memory, base + gdt_offset + 0x00, 0);
+    write_u64(memory, base + gdt_offset + 0x08, 0x00af'9b00'0000'ffff); // code: L, P, DPL0, exec/read
+    write_u64(memory, base + gdt_offset + 0x10, 0x00cf'9300'0000'ffff); // data: G, D/B, P, read/write
+
+    const std::uint64_t end = ram_end(layout);
+    const bool gig = has_1g_pages(kvm.supported_cpuid());
+    const std::uint64_t pdpts = (end + (512ull << 30) - 1) / (512ull << 30);
+    const std::uint64_t gibs = (end + (1ull << 30) - 1) >> 30;
+    const std::uint64_t needed = tables_offset + (pdpts + (gig ? 0 : gibs)) * page;
+    if (pdpts > 512 || needed > layout.boot.size)
+        throw UserError("the identity page tables for " + hex(end) + " bytes of address space need " +
+                        hex(needed) + " bytes but the boot area holds " + hex(layout.boot.size));
+
+    const std::uint64_t pdpt_base = base + tables_offset;
+    const std::uint64_t pd_base = pdpt_base + pdpts * page;
+    for (std::uint64_t i = 0; i < pdpts; ++i)
+        write_u64(memory, base + pml4_offset + i * 8, (pdpt_base + i * page) | pte_present | pte_write);
+    for (std::uint64_t g = 0; g < gibs; ++g) {
+        const std::uint64_t entry = pdpt_base + g * 8; // PDPTs are contiguous: index g spans them
+        if (gig) {
+            write_u64(memory, entry, (g << 30) | pte_present | pte_write | pte_huge);
+            continue;
+        }
+        const std::uint64_t pd = pd_base + g * page;
+        write_u64(memory, entry, pd | pte_present | pte_write);
+        for (std::uint64_t m = 0; m < 512; ++m)
+            write_u64(memory, pd + m * 8, ((g << 30) + (m << 21)) | pte_present | pte_write | pte_huge);
+    }
+}
+
+void setup_vcpu(const Kvm &kvm, VcpuFd &vcpu, const fdt::Layout &layout, std::uint64_t entry,
+                std::uint64_t dtb) {
+    const std::string &who = vcpu.name();
+    // CPUID: what KVM supports, with this vCPU's APIC ID.
+    auto entries = kvm.supported_cpuid();
+    for (auto &e : entries) {
+        if (e.function == 1)
+            e.ebx = (e.ebx & 0x00ff'ffff) | (vcpu.index() << 24);
+        if (e.function == 0xb || e.function == 0x1f)
+            e.edx = vcpu.index();
+    }
+    auto cpuid = std::make_unique<CpuidBuffer>();
+    cpuid->header.nent = static_cast<std::uint32_t>(std::min(entries.size(), std::size(cpuid->entries)));
+    std::copy_n(entries.begin(), cpuid->header.nent, cpuid->entries);
+    checked_ioctl(vcpu.fd(), kvm_set_cpuid2, reinterpret_cast<unsigned long>(cpuid.get()), "KVM_SET_CPUID2", who);
+
+    kvm_sregs sregs{};
+    STRATA_IOCTL(vcpu.fd(), KVM_GET_SREGS, &sregs, who);
+    sregs.gdt.base = layout.boot.base + gdt_offset;
+    sregs.gdt.limit = 3 * 8 - 1;
+    sregs.idt = {};
+    sregs.cs = segment(0x08, 0xb, true);
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = segment(0x10, 0x3, false);
+    sregs.cr0 = cr0_pe | cr0_mp | cr0_et | cr0_ne | cr0_wp | cr0_pg;
+    sregs.cr3 = layout.boot.base + pml4_offset;
+    sregs.cr4 = cr4_pae | cr4_osfxsr | cr4_osxmmexcpt;
+    sregs.efer = efer_lme | efer_lma;
+    STRATA_IOCTL(vcpu.fd(), KVM_SET_SREGS, &sregs, who);
+
+    kvm_regs regs{};
+    regs.rip = entry;
+    regs.rdi = dtb;
+    regs.rsi = vcpu.index();
+    regs.rflags = 0x2;
+    STRATA_IOCTL(vcpu.fd(), KVM_SET_REGS, &regs, who);
+
+    // Application processors wait for INIT/SIPI by default; ours all start at
+    // the entry point and the guest parks them.
+    kvm_mp_state mp{KVM_MP_STATE_RUNNABLE};
+    STRATA_IOCTL(vcpu.fd(), KVM_SET_MP_STATE, &mp, who);
+}
+
+std::string describe_registers(VcpuFd &vcpu) {
+    kvm_regs r{};
+    kvm_sregs s{};
+    STRATA_IOCTL(vcpu.fd(), KVM_GET_REGS, &r, vcpu.name());
+    STRATA_IOCTL(vcpu.fd(), KVM_GET_SREGS, &s, vcpu.name());
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "rip=%#llx rsp=%#llx rflags=%#llx rax=%#llx rdi=%#llx rsi=%#llx cr0=%#llx cr2=%#llx "
+                  "cr3=%#llx cr4=%#llx efer=%#llx cs=%#x",
+                  r.rip, r.rsp, r.rflags, r.rax, r.rdi, r.rsi, s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
+                  s.cs.selector);
+    return buf;
+}
+
+void set_irq_line(const VmFd &vm, std::uint32_t irq, bool level) {
+    kvm_irq_level l{};
+    l.irq = irq;
+    l.level = level ? 1 : 0;
+    STRATA_IOCTL(vm.fd(), KVM_IRQ_LINE, &l, "the VM (IRQ " + std::to_string(irq) + ")");
+}
+
+} // namespace strata::arch

@@ -1,0 +1,58 @@
+// A VM assembled from one Layout: KVM VM fd, guest memory and memslots, the
+// buses, the in-kernel irqchip, and the vCPU threads. Devices live outside vmm/
+// (they are built by the composition root) and are registered here by the
+// Layout's addresses; registration failures are reported, never ignored.
+//
+// Member order is the dependency graph (STYLE.md 7): destroying the Vm joins
+// nothing by itself -- run() returns only after every thread is joined.
+#pragma once
+
+#include "fdt/layout.hpp"
+#include "vmm/bus.hpp"
+#include "vmm/guest_memory.hpp"
+#include "vmm/irq.hpp"
+#include "vmm/kvm.hpp"
+#include "vmm/run_control.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace strata {
+
+class Vm {
+public:
+    Vm(const Kvm &kvm, const fdt::Layout &layout);
+
+    const fdt::Layout &layout() const { return layout_; }
+    const GuestMemory &memory() const { return memory_; }
+    const VmFd &fd() const { return vm_; }
+    RunControl &control() { return control_; }
+
+    // Register at the Layout's region or port range of that name.
+    void add_mmio(const std::string &region, BusDevice &device);
+    void add_pio(const std::string &port_range, BusDevice &device);
+    std::unique_ptr<IrqLine> irq_line(std::uint32_t irq);
+
+    // Copies the DTB to layout.dtb and creates the vCPUs entering at `entry`.
+    void boot(std::uint64_t entry, std::span<const std::uint8_t> dtb);
+
+    // Runs the vCPU threads and `io` on the calling thread until a stop is
+    // requested; joins every thread and returns the exit status.
+    int run(boost::asio::io_context &io);
+
+private:
+    void run_vcpu(VcpuFd &vcpu);
+
+    const Kvm &kvm_;
+    fdt::Layout layout_;
+    VmFd vm_;
+    GuestMemory memory_;
+    Bus mmio_{"MMIO"};
+    Bus pio_{"port I/O"};
+    RunControl control_;
+    std::vector<std::unique_ptr<VcpuFd>> vcpus_;
+};
+
+} // namespace strata
