@@ -7,8 +7,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <iterator>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace strata::elf {
 
@@ -101,12 +102,23 @@ void load(const Image &image, std::span<const std::uint8_t> file, const GuestMem
 }
 
 std::vector<std::uint8_t> read_file(const std::string &path, const std::string &what) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw UserError("cannot open " + what + " '" + path + "': " + std::strerror(errno));
-    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad())
-        throw UserError("cannot read " + what + " '" + path + "': " + std::strerror(errno));
+    const std::string name = what + " '" + path + "'";
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0)
+        throw UserError("cannot open " + name + ": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        throw UserError("cannot read " + name + ": it is not a regular file");
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < bytes.size()) {
+        ssize_t n = ::read(fd.get(), bytes.data() + got, bytes.size() - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            throw UserError("cannot read " + name + ": " + (n < 0 ? std::strerror(errno) : "it shrank while being read"));
+        got += static_cast<std::size_t>(n);
+    }
     return bytes;
 }
 

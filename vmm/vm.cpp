@@ -56,6 +56,7 @@ std::string exit_details(const kvm_run &run) {
     case KVM_EXIT_SYSTEM_EVENT:
         std::snprintf(buf, sizeof buf, " type=%u", run.system_event.type);
         break;
+    case KVM_EXIT_SHUTDOWN: break;
     default:
         std::snprintf(buf, sizeof buf, " exit_reason=%u", run.exit_reason);
     }

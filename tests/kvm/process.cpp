@@ -1,0 +1,102 @@
+// Child-process plumbing for the KVM tests.
+#include "process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+extern char **environ;
+
+namespace strata::test {
+
+namespace {
+using clock = std::chrono::steady_clock;
+
+// Appends what is available on fd; returns false at EOF.
+bool drain(int fd, std::string &into) {
+    char buf[4096];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0)
+        into.append(buf, static_cast<std::size_t>(n));
+    return n > 0 || (n < 0 && errno == EINTR);
+}
+} // namespace
+
+Child spawn(const std::vector<std::string> &argv) {
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC))
+        throw std::runtime_error("pipe2 failed");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    std::vector<char *> args;
+    for (const auto &a : argv)
+        args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    Child c;
+    int rc = posix_spawn(&c.pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(out[1]);
+    ::close(err[1]);
+    if (rc != 0)
+        throw std::runtime_error("cannot start " + argv[0]);
+    c.out_fd = out[0];
+    c.err_fd = err[0];
+    return c;
+}
+
+std::string read_until(Child &child, const std::string &needle, std::chrono::milliseconds timeout) {
+    std::string got;
+    const auto deadline = clock::now() + timeout;
+    while (got.find(needle) == std::string::npos && clock::now() < deadline) {
+        pollfd p{child.out_fd, POLLIN, 0};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        if (::poll(&p, 1, static_cast<int>(left.count())) > 0 && !drain(child.out_fd, got))
+            break;
+    }
+    return got;
+}
+
+Outcome finish(Child &child, std::chrono::milliseconds timeout, std::string already_read) {
+    Outcome o;
+    o.out = std::move(already_read);
+    const auto start = clock::now();
+    const auto deadline = start + timeout;
+    bool out_open = true, err_open = true;
+    while (out_open || err_open) {
+        pollfd p[2] = {{out_open ? child.out_fd : -1, POLLIN, 0}, {err_open ? child.err_fd : -1, POLLIN, 0}};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        if (left.count() <= 0) {
+            o.timed_out = true;
+            ::kill(child.pid, SIGKILL);
+            break;
+        }
+        if (::poll(p, 2, static_cast<int>(left.count())) <= 0)
+            continue;
+        if (p[0].revents)
+            out_open = drain(child.out_fd, o.out);
+        if (p[1].revents)
+            err_open = drain(child.err_fd, o.err);
+    }
+    int ws = 0;
+    ::waitpid(child.pid, &ws, 0);
+    o.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+    o.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    ::close(child.out_fd);
+    ::close(child.err_fd);
+    return o;
+}
+
+Outcome run(const std::vector<std::string> &argv, std::chrono::milliseconds timeout) {
+    auto child = spawn(argv);
+    return finish(child, timeout);
+}
+
+} // namespace strata::test

@@ -1,0 +1,31 @@
+// Runs the strata binary as a child process and collects what a user would
+// see: stdout, stderr, the exit status and how long it took.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace strata::test {
+
+struct Outcome {
+    std::string out, err;
+    int status = -1; // exit status, or 128 + signal
+    std::chrono::milliseconds elapsed{0};
+    bool timed_out = false;
+};
+
+struct Child {
+    int pid = -1;
+    int out_fd = -1, err_fd = -1;
+};
+
+// Starts `argv` with stdin from /dev/null.
+Child spawn(const std::vector<std::string> &argv);
+// Reads stdout until `needle` appears or the timeout passes; returns what was read.
+std::string read_until(Child &child, const std::string &needle, std::chrono::milliseconds timeout);
+// Waits for exit (killing the child with SIGKILL after `timeout`).
+Outcome finish(Child &child, std::chrono::milliseconds timeout, std::string already_read = {});
+Outcome run(const std::vector<std::string> &argv, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+} // namespace strata::test
