@@ -23,7 +23,8 @@ Console::Console(const ConsoleSpec &spec) : spec_(spec) {
             throw_errno("open", "console file '" + spec.path + "'");
         out_fd_ = file_.get();
         break;
-    case ConsoleSpec::Kind::none: break;
+    case ConsoleSpec::Kind::none:
+    case ConsoleSpec::Kind::virtio: break;
     }
 }
 

@@ -19,7 +19,7 @@
 namespace strata::devices {
 
 struct ConsoleSpec {
-    enum class Kind : std::uint8_t { stdio, none, file };
+    enum class Kind : std::uint8_t { stdio, none, file, virtio };
     Kind kind = Kind::stdio;
     std::string path; // for file
 };

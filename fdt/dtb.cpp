@@ -6,10 +6,9 @@
 
 #include "fdt/dtb.hpp"
 
-#include <libfdt.h>
-
 #include <cstdio>
 #include <initializer_list>
+#include <libfdt.h>
 #include <stdexcept>
 #include <string_view>
 
@@ -32,7 +31,7 @@ std::string unit(std::string_view name, std::uint64_t address) {
 }
 
 class Writer {
-public:
+  public:
     explicit Writer(std::size_t size) : buf_(size) {
         check(fdt_create(buf_.data(), static_cast<int>(size)));
         check(fdt_finish_reservemap(buf_.data()));
@@ -46,19 +45,22 @@ public:
 
     void strings(const char *name, std::initializer_list<std::string_view> list) {
         std::string all;
-        for (auto s : list) (all += s) += '\0';
+        for (auto s : list)
+            (all += s) += '\0';
         check(fdt_property(buf_.data(), name, all.data(), static_cast<int>(all.size())), name);
     }
     void str(const char *name, std::string_view s) { strings(name, {s}); }
     void empty(const char *name) { check(fdt_property(buf_.data(), name, nullptr, 0), name); }
     void cells(const char *name, std::initializer_list<std::uint32_t> values) {
         std::vector<fdt32_t> be;
-        for (auto v : values) be.push_back(cpu_to_fdt32(v));
+        for (auto v : values)
+            be.push_back(cpu_to_fdt32(v));
         bytes(name, be.data(), be.size() * sizeof(fdt32_t));
     }
     void cells(const char *name, const std::vector<std::uint32_t> &values) {
         std::vector<fdt32_t> be;
-        for (auto v : values) be.push_back(cpu_to_fdt32(v));
+        for (auto v : values)
+            be.push_back(cpu_to_fdt32(v));
         bytes(name, be.data(), be.size() * sizeof(fdt32_t));
     }
     void u32(const char *name, std::uint32_t v) { cells(name, {v}); }
@@ -69,7 +71,8 @@ public:
     // reg with #address-cells = #size-cells = 2
     void reg(std::initializer_list<Region> regions) {
         std::vector<std::uint32_t> v;
-        for (const auto &r : regions) v.insert(v.end(), {hi(r.base), lo(r.base), hi(r.size), lo(r.size)});
+        for (const auto &r : regions)
+            v.insert(v.end(), {hi(r.base), lo(r.base), hi(r.size), lo(r.size)});
         cells("reg", v);
     }
 
@@ -79,7 +82,7 @@ public:
         return std::move(buf_);
     }
 
-private:
+  private:
     static std::uint32_t hi(std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); }
     static std::uint32_t lo(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
 
@@ -87,7 +90,8 @@ private:
         if (err == -FDT_ERR_NOSPACE)
             throw UserError("the device tree needs more than the " + std::to_string(buf_.size()) +
                             " bytes reserved for it: use fewer devices or a shorter command line");
-        if (err < 0) throw std::logic_error(std::string("libfdt: ") + fdt_strerror(err) + " at " + what);
+        if (err < 0)
+            throw std::logic_error(std::string("libfdt: ") + fdt_strerror(err) + " at " + what);
     }
 
     std::vector<std::uint8_t> buf_;
@@ -105,9 +109,11 @@ void chosen(Writer &w, const Layout &l, const BootConfig &boot) {
             w.u64("linux,initrd-start", l.initrd.base);
             w.u64("linux,initrd-end", l.initrd.end());
         }
-        if (!boot.rng_seed.empty()) w.bytes("rng-seed", boot.rng_seed.data(), boot.rng_seed.size());
+        if (!boot.rng_seed.empty())
+            w.bytes("rng-seed", boot.rng_seed.data(), boot.rng_seed.size());
         if (!boot.kaslr_seed.empty()) {
-            if (boot.kaslr_seed.size() != 8) throw std::invalid_argument("kaslr-seed must be 8 bytes");
+            if (boot.kaslr_seed.size() != 8)
+                throw std::invalid_argument("kaslr-seed must be 8 bytes");
             w.bytes("kaslr-seed", boot.kaslr_seed.data(), boot.kaslr_seed.size());
         }
     });
@@ -137,7 +143,9 @@ void virtio(Writer &w, const Layout &l) {
 
 // KVM's default MPIDR for vCPU i (arch/arm64/kvm/sys_regs.c, reset_mpidr):
 // Aff0 = i[3:0] (16 per cluster, the GICv3 target-list limit), Aff1 = i[11:4].
-std::uint32_t mpidr(unsigned i) { return ((i >> 4) & 0xff) << 8 | (i & 0xf); }
+std::uint32_t mpidr(unsigned i) {
+    return ((i >> 4) & 0xff) << 8 | (i & 0xf);
+}
 
 void build_aarch64(Writer &w, const Layout &l, const BootConfig &boot) {
     const Region &uart = *l.find("pl011");
@@ -177,8 +185,10 @@ void build_aarch64(Writer &w, const Layout &l, const BootConfig &boot) {
             // secure phys, non-secure phys, virtual, hyp phys (+ hyp virtual at EL2)
             std::vector<std::uint32_t> irqs;
             std::vector<std::uint32_t> ppis{13, 14, 11, 10};
-            if (l.el2) ppis.push_back(12);
-            for (auto ppi : ppis) irqs.insert(irqs.end(), {kPpi, ppi, ppi_flags});
+            if (l.el2)
+                ppis.push_back(12);
+            for (auto ppi : ppis)
+                irqs.insert(irqs.end(), {kPpi, ppi, ppi_flags});
             w.cells("interrupts", irqs);
         });
         w.node(unit("intc", dist.base), [&] {
@@ -192,7 +202,8 @@ void build_aarch64(Writer &w, const Layout &l, const BootConfig &boot) {
             w.u32("#interrupt-cells", 3);
             w.u32("#address-cells", 0);
             w.empty("interrupt-controller");
-            if (l.el2) w.cells("interrupts", {kPpi, 9, ppi_flags}); // maintenance interrupt
+            if (l.el2)
+                w.cells("interrupts", {kPpi, 9, ppi_flags}); // maintenance interrupt
             w.u32("phandle", kGicPhandle);
         });
         w.node("apb-pclk", [&] {

@@ -44,11 +44,11 @@
 
 #include "fdt/plan.hpp"
 
+#include "fdt/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cinttypes>
-#include <cstdio>
 #include <optional>
 
 namespace strata::fdt {
@@ -77,7 +77,7 @@ constexpr std::uint64_t kIoapic = 0xFEC0'0000;
 constexpr std::uint64_t kLapic = 0xFEE0'0000;
 constexpr std::uint32_t kSerialGsi = 4;
 constexpr std::array<std::uint32_t, 18> kVirtioGsis{5,  6,  7,  9,  10, 11, 12, 13, 14,
-                                                   15, 16, 17, 18, 19, 20, 21, 22, 23};
+                                                    15, 16, 17, 18, 19, 20, 21, 22, 23};
 constexpr unsigned kMaxCpus = 255;
 } // namespace x86
 
@@ -100,22 +100,11 @@ constexpr std::uint64_t kRamAlign = 2 * MiB;
 constexpr std::uint64_t kDtbSize = 2 * MiB;
 } // namespace arm
 
-std::uint64_t align_down(std::uint64_t v, std::uint64_t a) { return v & ~(a - 1); }
-
-std::string hex(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-    return buf;
+std::uint64_t align_down(std::uint64_t v, std::uint64_t a) {
+    return v & ~(a - 1);
 }
 
-// "3G", "512M", "64K" or a plain byte count: the form --mem takes.
-std::string size_text(std::uint64_t bytes) {
-    constexpr std::array<std::pair<std::uint64_t, char>, 4> units{
-        {{1024 * GiB, 'T'}, {GiB, 'G'}, {MiB, 'M'}, {KiB, 'K'}}};
-    for (const auto &[unit, suffix] : units)
-        if (bytes != 0 && bytes % unit == 0) return std::to_string(bytes / unit) + suffix;
-    return std::to_string(bytes);
-}
+using text::hex;
 
 // The smallest N >= 32 with end <= 2^N.
 unsigned bits_for(std::uint64_t end) {
@@ -124,55 +113,64 @@ unsigned bits_for(std::uint64_t end) {
 
 std::uint64_t top(const Layout &l) {
     std::uint64_t t = 0;
-    for (const auto &r : l.regions) t = std::max(t, r.end());
+    for (const auto &r : l.regions)
+        t = std::max(t, r.end());
     return t;
 }
 
 Region add(Layout &l, std::string name, std::uint64_t base, std::uint64_t size, RegionKind kind) {
     l.regions.push_back(Region{std::move(name), base, size, kind});
-    if (kind == RegionKind::ram) l.ram.push_back(l.regions.back());
+    if (kind == RegionKind::ram)
+        l.ram.push_back(l.regions.back());
     return l.regions.back();
 }
 
 void add_virtio(Layout &l, const MachineSpec &spec, std::uint64_t base, auto irq_of) {
     for (unsigned i = 0; i < spec.virtio.size(); ++i) {
-        auto w = add(l, "virtio" + std::to_string(i), base + i * kVirtioSlot, kVirtioSlot, RegionKind::mmio);
+        auto w = add(l, "virtio" + std::to_string(i), base + i * kVirtioSlot, kVirtioSlot,
+                     RegionKind::mmio);
         l.virtio.push_back(VirtioSlot{spec.virtio[i], w, irq_of(i)});
     }
 }
 
 void check_spec(const MachineSpec &spec, const HostCaps &host) {
     if (host.ipa_limit < kMinBits || host.ipa_limit > kMaxBits)
-        throw UserError("a host IPA limit of " + std::to_string(host.ipa_limit) +
-                        " bits is not a physical address size: use --host-ipa-limit between 32 and 52");
+        throw UserError(
+            "a host IPA limit of " + std::to_string(host.ipa_limit) +
+            " bits is not a physical address size: use --host-ipa-limit between 32 and 52");
     const unsigned cpus = max_cpus(spec.arch, spec.gic);
     if (spec.cpus == 0 || spec.cpus > cpus) {
-        std::string holder = spec.arch == Arch::x86_64 ? "x86_64 (xAPIC IDs)"
+        std::string holder = spec.arch == Arch::x86_64    ? "x86_64 (xAPIC IDs)"
                              : spec.gic == GicVersion::v3 ? "the GICv3 redistributor window"
                                                           : "GICv2";
-        throw UserError(std::to_string(spec.cpus) + " vCPUs were asked for but " + holder + " holds 1 to " +
-                        std::to_string(cpus) + ": use --cpus " + std::to_string(cpus) + " or fewer" +
-                        (spec.arch == Arch::aarch64 && spec.gic == GicVersion::v2 ? ", or GICv3" : ""));
+        throw UserError(
+            std::to_string(spec.cpus) + " vCPUs were asked for but " + holder + " holds 1 to " +
+            std::to_string(cpus) + ": use --cpus " + std::to_string(cpus) + " or fewer" +
+            (spec.arch == Arch::aarch64 && spec.gic == GicVersion::v2 ? ", or --gic v3" : ""));
     }
     const unsigned slots = max_virtio(spec.arch);
     if (spec.virtio.size() > slots)
         throw UserError(std::to_string(spec.virtio.size()) + " virtio devices were asked for but " +
-                        std::string(name(spec.arch)) + " has interrupt lines for " + std::to_string(slots) +
-                        ": use " + std::to_string(slots) + " or fewer");
+                        std::string(name(spec.arch)) + " has interrupt lines for " +
+                        std::to_string(slots) + ": use at most " + std::to_string(slots) +
+                        " (--blk, --net, --rng and --console virtio together)");
     if (spec.el2 && spec.arch != Arch::aarch64)
-        throw UserError("guest hypervisors (EL2) are an aarch64 feature: drop the EL2 option on x86_64");
+        throw UserError("--el2 (a guest hypervisor) is an aarch64 feature: drop --el2 on x86_64");
     if (spec.el2 && spec.gic != GicVersion::v3)
-        throw UserError("guest hypervisors (EL2) need KVM's GICv3 but GICv2 was asked for: use GICv3");
+        throw UserError("--el2 guests need KVM's GICv3 but --gic v2 was asked for: use --gic v3");
     if (spec.ram_size < kMinRam)
-        throw UserError("--mem " + size_text(spec.ram_size) + " is below the smallest RAM of 16M: use --mem 16M or more");
+        throw UserError("--mem " + text::size(spec.ram_size) +
+                        " is below the smallest RAM of 16M: use --mem 16M or more");
     if (spec.ram_size % kPage != 0)
-        throw UserError("--mem " + std::to_string(spec.ram_size) + " is not a whole number of 4K pages: round it");
+        throw UserError("--mem " + std::to_string(spec.ram_size) +
+                        " is not a whole number of 4K pages: round it");
     if (spec.ram_size > (std::uint64_t{1} << kMaxBits))
-        throw UserError("--mem " + size_text(spec.ram_size) +
+        throw UserError("--mem " + text::size(spec.ram_size) +
                         " is larger than any physical address space (52 bits): use less");
     if (spec.initrd_size > spec.ram_size)
-        throw UserError("the initrd (" + std::to_string(spec.initrd_size) + " bytes) is larger than RAM (" +
-                        size_text(spec.ram_size) + "): use a larger --mem");
+        throw UserError("the initrd (" + std::to_string(spec.initrd_size) +
+                        " bytes) is larger than RAM (" + text::size(spec.ram_size) +
+                        "): use a larger --mem");
 }
 
 Layout place_x86(const MachineSpec &spec) {
@@ -183,14 +181,16 @@ Layout place_x86(const MachineSpec &spec) {
     Layout l;
     const std::uint64_t low = std::min(spec.ram_size, kLowRamEnd);
     add(l, "ram0", 0, low, RegionKind::ram);
-    if (spec.ram_size > low) add(l, "ram1", kHighRamBase, spec.ram_size - low, RegionKind::ram);
+    if (spec.ram_size > low)
+        add(l, "ram1", kHighRamBase, spec.ram_size - low, RegionKind::ram);
     l.boot = add(l, "boot", kBootBase, kDtbBase - kBootBase, RegionKind::in_ram);
     l.dtb = add(l, "dtb", kDtbBase, kDtbEnd - kDtbBase, RegionKind::in_ram);
     if (spec.initrd_size != 0) {
         const std::uint64_t floor = kDtbEnd + kKernelRoom;
         if (spec.initrd_size > low - floor)
-            throw UserError("the initrd (" + std::to_string(spec.initrd_size) + " bytes) does not fit between " +
-                            hex(floor) + " and the top of low RAM at " + hex(low) +
+            throw UserError("the initrd (" + std::to_string(spec.initrd_size) +
+                            " bytes) does not fit between " + hex(floor) +
+                            " and the top of low RAM at " + hex(low) +
                             ": use a larger --mem or a smaller initrd");
         const std::uint64_t base = align_down(low - spec.initrd_size, kPage);
         l.initrd = add(l, "initrd", base, spec.initrd_size, RegionKind::in_ram);
@@ -198,7 +198,8 @@ Layout place_x86(const MachineSpec &spec) {
     add_virtio(l, spec, kVirtioBase, [](unsigned i) { return kVirtioGsis[i]; });
     add(l, "ioapic", kIoapic, 0x1000, RegionKind::irqchip);
     add(l, "lapic", kLapic, 0x1000, RegionKind::irqchip);
-    l.ports = {{"serial", 0x3f8, 8}, {"debug-exit", 0xf4, 1}, {"power-off", 0x604, 2}, {"null", 0x80, 1}};
+    l.ports = {
+        {"serial", 0x3f8, 8}, {"debug-exit", 0xf4, 1}, {"power-off", 0x604, 2}, {"null", 0x80, 1}};
     l.uart_irq = kSerialGsi;
     return l;
 }
@@ -226,8 +227,8 @@ Layout place_arm(const MachineSpec &spec) {
         throw UserError("--ram-base " + hex(base) + " is not 2M aligned: use --ram-base " +
                         hex(align_down(base, kRamAlign)));
     if (base < kRamBase)
-        throw UserError("--ram-base " + hex(base) + " lies in the device window below " + hex(kRamBase) +
-                        ": use --ram-base " + hex(kRamBase) + " or above");
+        throw UserError("--ram-base " + hex(base) + " lies in the device window below " +
+                        hex(kRamBase) + ": use --ram-base " + hex(kRamBase) + " or above");
     if (base > (std::uint64_t{1} << kMaxBits))
         throw UserError("--ram-base " + hex(base) +
                         " is above any physical address space (52 bits): use a lower --ram-base");
@@ -237,19 +238,23 @@ Layout place_arm(const MachineSpec &spec) {
     // only low memory find them; at the very top when too little lies below 4 GiB.
     const std::uint64_t room = kKernelRoom + kDtbSize + spec.initrd_size;
     std::uint64_t top = std::min(ram.end(), 4 * GiB);
-    if (top < base || top - base < room) top = ram.end();
+    if (top < base || top - base < room)
+        top = ram.end();
     if (top - base < room)
-        throw UserError("the initrd (" + std::to_string(spec.initrd_size) + " bytes) does not fit in " +
-                        size_text(spec.ram_size) + " of RAM with the 2M DTB and 8M for the kernel: " +
+        throw UserError("the initrd (" + std::to_string(spec.initrd_size) +
+                        " bytes) does not fit in " + text::size(spec.ram_size) +
+                        " of RAM with the 2M DTB and 8M for the kernel: "
                         "use a larger --mem or a smaller initrd");
     if (spec.initrd_size != 0) {
-        l.initrd = add(l, "initrd", align_down(top - spec.initrd_size, kPage), spec.initrd_size, RegionKind::in_ram);
+        l.initrd = add(l, "initrd", align_down(top - spec.initrd_size, kPage), spec.initrd_size,
+                       RegionKind::in_ram);
         top = l.initrd.base;
     }
     l.dtb = add(l, "dtb", align_down(top - kDtbSize, kDtbSize), kDtbSize, RegionKind::in_ram);
     if (l.dtb.base < base + kKernelRoom)
-        throw UserError("the initrd (" + std::to_string(spec.initrd_size) + " bytes) leaves no 2M-aligned room " +
-                        "for the DTB above 8M for the kernel: use a larger --mem or a smaller initrd");
+        throw UserError("the initrd (" + std::to_string(spec.initrd_size) +
+                        " bytes) leaves no 2M-aligned room for the DTB above 8M for the kernel: "
+                        "use a larger --mem or a smaller initrd");
     return l;
 }
 
@@ -261,7 +266,8 @@ Layout place(const MachineSpec &spec, const HostCaps &host) {
     l.cpus = spec.cpus;
     l.host = host;
     std::stable_sort(l.regions.begin(), l.regions.end(), [](const Region &a, const Region &b) {
-        return a.base != b.base ? a.base < b.base : a.size > b.size; // a bank before what lies in it
+        return a.base != b.base ? a.base < b.base
+                                : a.size > b.size; // a bank before what lies in it
     });
     return l;
 }
@@ -280,7 +286,8 @@ std::optional<std::uint64_t> largest_ram(MachineSpec spec, const HostCaps &host,
         }
     };
     std::uint64_t lo = kMinRam / MiB, hi = window / MiB; // RAM as large as the window never fits
-    if (too_big(lo)) return std::nullopt;
+    if (too_big(lo))
+        return std::nullopt;
     while (hi - lo > 1) {
         const std::uint64_t mid = lo + (hi - lo) / 2;
         (too_big(mid) ? hi : lo) = mid;
@@ -299,31 +306,34 @@ std::string fit_advice(const MachineSpec &spec, const HostCaps &host, unsigned b
     const std::uint64_t window = std::uint64_t{1} << bits;
     if (spec.ram_base) {
         if (spec.ram_size + arm::kRamBase <= window)
-            return "use --ram-base " + hex(align_down(window - spec.ram_size, arm::kRamAlign)) + " or lower";
+            return "use --ram-base " + hex(align_down(window - spec.ram_size, arm::kRamAlign)) +
+                   " or lower";
         MachineSpec low = spec;
         low.ram_base.reset();
         if (auto m = largest_ram(low, host, bits))
-            return "use --ram-base " + hex(arm::kRamBase) + " and --mem " + size_text(*m) + " or less";
+            return "use --ram-base " + hex(arm::kRamBase) + " and --mem " + text::size(*m) +
+                   " or less";
     } else if (auto m = largest_ram(spec, host, bits)) {
-        return "use --mem " + size_text(*m) + " or less";
+        return "use --mem " + text::size(*m) + " or less";
     }
-    return "use fewer devices";
+    return "use a smaller --mem";
 }
 
 void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
     const std::uint64_t end = top(l);
     const unsigned need = bits_for(end);
     const unsigned limit = host.ipa_limit;
-    const std::string lim = std::string(spec.arch == Arch::aarch64 ? "IPA" : "physical address") + " limit";
-    const std::string needs = "the memory map needs " + std::to_string(need) + " bits (its highest address is " +
-                              hex(end - 1) + ")";
+    const std::string lim =
+        std::string(spec.arch == Arch::aarch64 ? "IPA" : "physical address") + " limit";
+    const std::string needs = "the memory map needs " + std::to_string(need) +
+                              " bits (its highest address is " + hex(end - 1) + ")";
     auto over_host = [&] {
         if (spec.ram_base) {
             const Region &ram = l.ram.back();
-            return UserError("RAM of " + size_text(ram.size) + " at --ram-base " + hex(ram.base) + " ends at " +
-                             hex(ram.end() - 1) + ", which needs " + std::to_string(need) +
-                             " bits, but this host's " + lim + " is " + std::to_string(limit) + " bits: " +
-                             fit_advice(spec, host, limit));
+            return UserError("RAM of " + text::size(ram.size) + " at --ram-base " + hex(ram.base) +
+                             " ends at " + hex(ram.end() - 1) + ", which needs " +
+                             std::to_string(need) + " bits, but this host's " + lim + " is " +
+                             std::to_string(limit) + " bits: " + fit_advice(spec, host, limit));
         }
         return UserError(needs + " but this host's " + lim + " is " + std::to_string(limit) +
                          " bits: " + fit_advice(spec, host, limit));
@@ -331,19 +341,22 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
     // The window is too small for the map, though the host may allow a larger one.
     auto over_window = [&](const std::string &asked, unsigned bits) {
         std::string out = needs + " but " + asked + ": ";
-        if (need <= limit) out += "use --ipa-bits auto, or ";
+        if (need <= limit)
+            out += "use --ipa-bits auto, or ";
         return UserError(out + fit_advice(spec, host, std::min(bits, limit)));
     };
 
     unsigned bits = 0;
     switch (spec.ipa.kind) {
     case IpaRequest::Kind::automatic:
-        if (need > limit) throw over_host();
+        if (need > limit)
+            throw over_host();
         bits = need;
         l.ipa_reason = "smallest window that holds the map";
         break;
     case IpaRequest::Kind::max:
-        if (need > limit) throw over_host();
+        if (need > limit)
+            throw over_host();
         bits = limit;
         l.ipa_reason = "host limit (--ipa-bits max)";
         break;
@@ -351,12 +364,15 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
         const unsigned n = spec.ipa.bits;
         const std::string asked = "--ipa-bits " + std::to_string(n);
         if (n < kMinBits)
-            throw UserError(asked + " is below the smallest window of 32 bits: use --ipa-bits 32 or more, "
-                                    "or --ipa-bits auto");
+            throw UserError(asked +
+                            " is below the smallest window of 32 bits: use --ipa-bits 32 or more, "
+                            "or --ipa-bits auto");
         if (n > limit)
-            throw UserError(asked + " is above this host's " + lim + " of " + std::to_string(limit) +
-                            " bits: use --ipa-bits " + std::to_string(limit) + " or less, or --ipa-bits auto");
-        if (need > n) throw over_window(asked + " was asked", n);
+            throw UserError(asked + " is above this host's " + lim + " of " +
+                            std::to_string(limit) + " bits: use --ipa-bits " +
+                            std::to_string(limit) + " or less, or --ipa-bits auto");
+        if (need > n)
+            throw over_window(asked + " was asked", n);
         bits = n;
         l.ipa_reason = "asked for (" + asked + ")";
         break;
@@ -365,7 +381,8 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
         if (limit < kLegacyBits)
             throw UserError("--ipa-bits 0 (legacy) means 40 bits but this host's " + lim + " is " +
                             std::to_string(limit) + " bits: use --ipa-bits auto");
-        if (need > kLegacyBits) throw over_window("--ipa-bits 0 (legacy) gives 40 bits", kLegacyBits);
+        if (need > kLegacyBits)
+            throw over_window("--ipa-bits 0 (legacy) gives 40 bits", kLegacyBits);
         bits = kLegacyBits;
         l.ipa_reason = "legacy VM type 0 (--ipa-bits 0)";
         break;
@@ -378,8 +395,10 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
 } // namespace
 
 unsigned max_cpus(Arch arch, GicVersion gic) {
-    if (arch == Arch::x86_64) return x86::kMaxCpus;
-    if (gic == GicVersion::v2) return arm::kGicV2MaxCpus;
+    if (arch == Arch::x86_64)
+        return x86::kMaxCpus;
+    if (gic == GicVersion::v2)
+        return arm::kGicV2MaxCpus;
     return static_cast<unsigned>((arm::kGicRedistEnd - arm::kGicRedist) / arm::kRedistPerCpu);
 }
 
@@ -394,12 +413,14 @@ Layout plan(const MachineSpec &spec, const HostCaps &host) {
 }
 
 const Region *Layout::find(std::string_view n) const {
-    auto it = std::find_if(regions.begin(), regions.end(), [&](const Region &r) { return r.name == n; });
+    auto it =
+        std::find_if(regions.begin(), regions.end(), [&](const Region &r) { return r.name == n; });
     return it == regions.end() ? nullptr : &*it;
 }
 
 const PortRange *Layout::find_port(std::string_view n) const {
-    auto it = std::find_if(ports.begin(), ports.end(), [&](const PortRange &p) { return p.name == n; });
+    auto it =
+        std::find_if(ports.begin(), ports.end(), [&](const PortRange &p) { return p.name == n; });
     return it == ports.end() ? nullptr : &*it;
 }
 

@@ -4,5 +4,7 @@
 namespace strata::cli {
 
 int run_command(int argc, const char *const *argv);
+int plan_command(int argc, const char *const *argv);
+int dtb_command(int argc, const char *const *argv);
 
 } // namespace strata::cli

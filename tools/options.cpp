@@ -2,7 +2,12 @@
 #include "tools/options.hpp"
 
 #include "fdt/user_error.hpp"
+#include "fdt/plan.hpp"
 #include "vmm/arch/arch.hpp"
+
+#include <sys/stat.h>
+
+#include <cstring>
 
 #include <cctype>
 #include <fstream>
@@ -41,6 +46,20 @@ std::uint64_t parse_size(const std::string &text, const std::string &option) {
     return value;
 }
 
+std::uint64_t parse_address(const std::string &text, const std::string &option) {
+    std::size_t used = 0;
+    std::uint64_t v = 0;
+    try {
+        if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0])))
+            v = std::stoull(text, &used, 0);
+    } catch (const std::exception &) {
+        used = 0;
+    }
+    if (used == 0 || used != text.size())
+        throw UserError("--" + option + " wants an address such as 0x80000000, not '" + text + "'");
+    return v;
+}
+
 unsigned parse_count(const std::string &text, const std::string &option) {
     std::size_t used = 0;
     unsigned long v = 0;
@@ -61,16 +80,32 @@ devices::ConsoleSpec parse_console(const std::string &text) {
         return {Kind::stdio, {}};
     if (text == "none")
         return {Kind::none, {}};
+    if (text == "virtio")
+        return {Kind::virtio, {}};
     if (text.rfind("file:", 0) == 0 && text.size() > 5)
         return {Kind::file, text.substr(5)};
-    throw UserError("--console wants stdio, none or file:PATH, not '" + text + "'");
+    throw UserError("--console wants stdio, none, file:PATH or virtio, not '" + text + "'");
 }
 
 po::options_description machine_options() {
-    po::options_description d("Machine");
+    po::options_description d("Machine (shared by run, dtb and plan)");
     d.add_options()
+        ("arch", po::value<std::string>(), "x86_64 or aarch64 (default: this host's)")
         ("mem", po::value<std::string>()->default_value("128M"), "guest RAM: 512M, 2G or bytes")
-        ("cpus", po::value<std::string>()->default_value("1"), "number of vCPUs");
+        ("ram-base", po::value<std::string>(), "guest-physical RAM base (aarch64; 2 MiB aligned)")
+        ("cpus", po::value<std::string>()->default_value("1"), "number of vCPUs")
+        ("ipa-bits", po::value<std::string>()->default_value("auto"),
+         "physical address window: auto (smallest that fits), max (host limit), 0 (legacy 40) or N")
+        ("gic", po::value<std::string>()->default_value("v3"), "aarch64 interrupt controller: v3 or v2")
+        ("el2", po::bool_switch(), "aarch64: run a guest hypervisor (vCPUs start at EL2)")
+        ("initrd", po::value<std::string>(), "initial ramdisk, placed in RAM and named in /chosen")
+        ("blk", po::value<std::vector<std::string>>()->composing(), "virtio block device PATH[,ro][,id=NAME] (repeatable)")
+        ("net", po::value<std::vector<std::string>>()->composing(), "virtio net device tap=NAME[,mac=MAC] (repeatable)")
+        ("rng", po::bool_switch(), "a virtio entropy device")
+        ("console", po::value<std::string>()->default_value("stdio"),
+         "stdio, none or file:PATH (the UART), or virtio (a virtio console)")
+        ("host-ipa-limit", po::value<std::string>(), "plan for a host with this IPA limit (bits) instead of this one")
+        ("host-pa-range", po::value<std::string>(), "plan for a CPU with this PARange (bits) instead of this one");
     return d;
 }
 
@@ -101,12 +136,71 @@ Parsed parse(int argc, const char *const *argv, const po::options_description &d
 
 fdt::MachineSpec machine_spec(const po::variables_map &vm) {
     fdt::MachineSpec spec;
-    spec.arch = arch::host_arch;
+    spec.arch = vm.count("arch") ? fdt::parse_arch(vm["arch"].as<std::string>()) : arch::host_arch;
     spec.ram_size = parse_size(vm["mem"].as<std::string>(), "mem");
+    if (vm.count("ram-base"))
+        spec.ram_base = parse_address(vm["ram-base"].as<std::string>(), "ram-base");
     spec.cpus = parse_count(vm["cpus"].as<std::string>(), "cpus");
     if (spec.cpus == 0)
         throw UserError("--cpus must be at least 1");
+    spec.ipa = fdt::parse_ipa_request(vm["ipa-bits"].as<std::string>());
+    const auto &gic = vm["gic"].as<std::string>();
+    if (gic != "v3" && gic != "v2")
+        throw UserError("--gic wants v3 or v2, not '" + gic + "'");
+    spec.gic = gic == "v3" ? fdt::GicVersion::v3 : fdt::GicVersion::v2;
+    spec.el2 = vm["el2"].as<bool>();
+    if (spec.arch != fdt::Arch::aarch64 && (spec.el2 || vm.count("ram-base") || !vm["gic"].defaulted()))
+        throw UserError("--el2, --gic and --ram-base are aarch64 options; this machine is x86_64");
+    if (vm.count("initrd")) {
+        const auto &path = vm["initrd"].as<std::string>();
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+            throw UserError("cannot use initrd '" + path + "': " +
+                            (errno && !S_ISDIR(st.st_mode) ? std::strerror(errno) : "not a regular file"));
+        if (st.st_size == 0)
+            throw UserError("initrd '" + path + "' is empty");
+        spec.initrd_size = static_cast<std::uint64_t>(st.st_size);
+    }
+    if (vm.count("console") && vm["console"].as<std::string>() == "virtio")
+        spec.virtio.push_back(fdt::DeviceKind::virtio_console);
+    if (vm.count("blk"))
+        spec.virtio.insert(spec.virtio.end(), vm["blk"].as<std::vector<std::string>>().size(), fdt::DeviceKind::virtio_blk);
+    if (vm.count("net"))
+        spec.virtio.insert(spec.virtio.end(), vm["net"].as<std::vector<std::string>>().size(), fdt::DeviceKind::virtio_net);
+    if (vm["rng"].as<bool>())
+        spec.virtio.push_back(fdt::DeviceKind::virtio_rng);
     return spec;
+}
+
+fdt::HostCaps host_caps(const po::variables_map &vm, fdt::Arch arch, std::string &source) {
+    fdt::HostCaps caps;
+    source = "this host's KVM";
+    bool from_kvm = false;
+    if (arch == arch::host_arch) {
+        try {
+            Kvm kvm;
+            caps = arch::host_caps(kvm);
+            from_kvm = true;
+        } catch (const std::system_error &) {
+        }
+    }
+    if (!from_kvm) {
+        // Without KVM: an arm64 host without the IPA capability is a 40-bit host;
+        // x86_64 machines commonly have 48 physical address bits.
+        caps = arch == fdt::Arch::aarch64 ? fdt::HostCaps{40, 40} : fdt::HostCaps{48, 48};
+        source = "assumed (no KVM for " + std::string(fdt::name(arch)) + " here; see --host-ipa-limit)";
+    }
+    if (vm.count("host-ipa-limit")) {
+        caps.ipa_limit = parse_count(vm["host-ipa-limit"].as<std::string>(), "host-ipa-limit");
+        source = "given on the command line";
+    }
+    if (vm.count("host-pa-range"))
+        caps.pa_range = parse_count(vm["host-pa-range"].as<std::string>(), "host-pa-range");
+    for (unsigned bits : {caps.ipa_limit, caps.pa_range})
+        if (bits < 32 || bits > 52)
+            throw UserError("a host physical address size of " + std::to_string(bits) +
+                            " bits is impossible: it lies between 32 and 52");
+    return caps;
 }
 
 } // namespace strata::cli

@@ -21,6 +21,8 @@ std::uint64_t parse_size(const std::string &text, const std::string &option);
 // "stdio", "none" or "file:PATH".
 devices::ConsoleSpec parse_console(const std::string &text);
 unsigned parse_count(const std::string &text, const std::string &option);
+// Decimal or 0x-hex.
+std::uint64_t parse_address(const std::string &text, const std::string &option);
 
 // The machine options of run, dtb and plan.
 po::options_description machine_options();
@@ -37,5 +39,10 @@ Parsed parse(int argc, const char *const *argv, const po::options_description &d
 
 // MachineSpec from the parsed machine options (host limits are checked later).
 fdt::MachineSpec machine_spec(const po::variables_map &vm);
+
+// The host's limits for `arch`: from KVM when this host runs that architecture,
+// else assumed, overridden by --host-ipa-limit / --host-pa-range. `source`
+// says which, for the plan report.
+fdt::HostCaps host_caps(const po::variables_map &vm, fdt::Arch arch, std::string &source);
 
 } // namespace strata::cli

@@ -74,7 +74,6 @@ po::options_description run_options() {
     d.add_options()
         ("kernel", po::value<std::string>(), "guest kernel (ELF64); default: the built-in demo guest")
         ("cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)")
-        ("console", po::value<std::string>()->default_value("stdio"), "stdio, none or file:PATH")
         ("log-level", po::value<std::string>()->default_value("warn"), "error, warn, info or debug");
     d.add(machine_options());
     return d;
@@ -98,6 +97,14 @@ int run_command(int argc, const char *const *argv) {
 
     auto spec = machine_spec(vm_opts);
     const auto console_spec = parse_console(vm_opts["console"].as<std::string>());
+    if (spec.arch != arch::host_arch)
+        throw UserError(std::string("strata run starts ") + std::string(fdt::name(arch::host_arch)) +
+                        " VMs on this host; use strata dtb or plan for " + std::string(fdt::name(spec.arch)));
+    if (!spec.virtio.empty())
+        throw UserError("strata run has no virtio devices yet (--blk, --net, --rng, --console virtio); "
+                        "strata dtb and plan already place them");
+    if (vm_opts.count("host-ipa-limit") || vm_opts.count("host-pa-range"))
+        throw UserError("--host-ipa-limit and --host-pa-range are for strata dtb and plan; run uses this host's KVM");
 
     // The kernel: read and checked before any VM exists.
     std::vector<std::uint8_t> kernel_file;
@@ -132,10 +139,17 @@ int run_command(int argc, const char *const *argv) {
     auto stop = [&vm](int status) { vm.control().request_stop(status); };
 
     std::vector<elf::Reserved> reserved{{"boot tables", layout.boot.base, layout.boot.size},
-                                        {"device tree", layout.dtb.base, layout.dtb.size}};
+                                        {"device tree", layout.dtb.base, layout.dtb.size},
+                                        {"initrd", layout.initrd.base, layout.initrd.size}};
     elf::load(image, kernel_file, vm.memory(), reserved, kernel_name);
+    if (vm_opts.count("initrd")) {
+        const auto initrd = elf::read_file(vm_opts["initrd"].as<std::string>(), "initrd");
+        if (initrd.size() != layout.initrd.size ||
+            !vm.memory().write(GuestAddress{layout.initrd.base}, std::as_bytes(std::span(initrd))))
+            throw UserError("the initrd changed size while strata was starting");
+    }
 
-    auto serial_irq = vm.irq_line(4);
+    auto serial_irq = vm.irq_line(layout.uart_irq);
     devices::Serial16550 serial([&console](std::span<const std::uint8_t> b) { console.write(b); }, serial_irq.get());
     devices::DebugExit debug_exit(stop);
     devices::PowerOff power_off(stop);

@@ -24,6 +24,8 @@ strata is a small event-driven virtual machine monitor for Linux KVM.
 
 Commands:
   run     boot a guest kernel (or the built-in demo guest) and run it
+  plan    print the memory map and physical address window for a machine
+  dtb     write the device tree for a machine (no KVM needed)
   help    show this help; `strata COMMAND --help` explains a command
 
 Options:
@@ -50,6 +52,10 @@ int main(int argc, char **argv) {
         }
         if (command == "run")
             return strata::cli::run_command(argc - 1, argv + 1);
+        if (command == "plan")
+            return strata::cli::plan_command(argc - 1, argv + 1);
+        if (command == "dtb")
+            return strata::cli::dtb_command(argc - 1, argv + 1);
         throw strata::UserError("unknown command '" + command + "': see `strata help`");
     } catch (const strata::UserError &e) {
         std::cerr << "strata: " << e.what() << '\n';

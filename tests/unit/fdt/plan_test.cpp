@@ -73,7 +73,8 @@ TEST(PlanX86, VirtioSlotsAre4KiBFromD0000000WithGsisSkipping8) {
     EXPECT_EQ(l.virtio[4].window.base, 0xD000'4000u);
     EXPECT_EQ(l.virtio[4].window.size, 0x1000u);
     std::vector<std::uint32_t> gsis;
-    for (const auto &v : l.virtio) gsis.push_back(v.irq);
+    for (const auto &v : l.virtio)
+        gsis.push_back(v.irq);
     EXPECT_EQ(gsis, (std::vector<std::uint32_t>{5, 6, 7, 9, 10}));
     EXPECT_EQ(l.uart_irq, 4u);
 }
@@ -100,7 +101,8 @@ TEST(PlanX86, PortsAreTheFixedFour) {
 
 TEST(PlanX86, RegionsAreAscending) {
     const Layout l = plan(x86(6 * GiB, 1, 2), host(48));
-    for (std::size_t i = 1; i < l.regions.size(); ++i) EXPECT_LE(l.regions[i - 1].base, l.regions[i].base);
+    for (std::size_t i = 1; i < l.regions.size(); ++i)
+        EXPECT_LE(l.regions[i - 1].base, l.regions[i].base);
 }
 
 TEST(PlanX86, AutoWindowIs32BitsForSmallRamAndTheVmTypeIsAlways0) {
@@ -125,7 +127,8 @@ TEST(PlanX86, LessThan16MiBOfRamIsRefused) {
 
 TEST(PlanX86, MoreVirtioDevicesThanGsisIsRefused) {
     EXPECT_EQ(error_of(x86(128 * MiB, 1, 19), host(48)),
-              "19 virtio devices were asked for but x86_64 has interrupt lines for 18: use 18 or fewer");
+              "19 virtio devices were asked for but x86_64 has interrupt lines for 18: use at most "
+              "18 (--blk, --net, --rng and --console virtio together)");
     EXPECT_NO_THROW(plan(x86(128 * MiB, 1, 18), host(48)));
 }
 
@@ -140,7 +143,7 @@ TEST(PlanX86, El2IsRefused) {
     MachineSpec s = x86(128 * MiB);
     s.el2 = true;
     EXPECT_EQ(error_of(s, host(48)),
-              "guest hypervisors (EL2) are an aarch64 feature: drop the EL2 option on x86_64");
+              "--el2 (a guest hypervisor) is an aarch64 feature: drop --el2 on x86_64");
 }
 
 // ---- aarch64 map
@@ -192,7 +195,8 @@ TEST(PlanArm, VirtioSlotsUseSpis16AndUp) {
     EXPECT_EQ(l.virtio[31].window.base, 0x0A01'F000u);
     EXPECT_EQ(l.virtio[31].irq, 47u);
     EXPECT_EQ(error_of(arm(1 * GiB, 1, 33), host(40)),
-              "33 virtio devices were asked for but aarch64 has interrupt lines for 32: use 32 or fewer");
+              "33 virtio devices were asked for but aarch64 has interrupt lines for 32: use at "
+              "most 32 (--blk, --net, --rng and --console virtio together)");
 }
 
 TEST(PlanArm, GicV3HoldsAsManyVcpusAsItsRedistributorWindow) {
@@ -200,7 +204,8 @@ TEST(PlanArm, GicV3HoldsAsManyVcpusAsItsRedistributorWindow) {
     const Layout l = plan(arm(1 * GiB, 123), host(40));
     EXPECT_EQ(l.find("gic-redist")->end(), 0x0900'0000u);
     EXPECT_EQ(error_of(arm(1 * GiB, 124), host(40)),
-              "124 vCPUs were asked for but the GICv3 redistributor window holds 1 to 123: use --cpus 123 or fewer");
+              "124 vCPUs were asked for but the GICv3 redistributor window holds 1 to 123: use "
+              "--cpus 123 or fewer");
 }
 
 TEST(PlanArm, GicV2HasACpuInterfaceAndAtMost8Vcpus) {
@@ -211,12 +216,13 @@ TEST(PlanArm, GicV2HasACpuInterfaceAndAtMost8Vcpus) {
     EXPECT_EQ(l.find("gic-redist"), nullptr);
     s.cpus = 9;
     EXPECT_EQ(error_of(s, host(40)),
-              "9 vCPUs were asked for but GICv2 holds 1 to 8: use --cpus 8 or fewer, or GICv3");
+              "9 vCPUs were asked for but GICv2 holds 1 to 8: use --cpus 8 or fewer, or --gic v3");
 }
 
 TEST(PlanArm, ZeroVcpusIsRefused) {
     EXPECT_EQ(error_of(arm(1 * GiB, 0), host(40)),
-              "0 vCPUs were asked for but the GICv3 redistributor window holds 1 to 123: use --cpus 123 or fewer");
+              "0 vCPUs were asked for but the GICv3 redistributor window holds 1 to 123: use "
+              "--cpus 123 or fewer");
 }
 
 TEST(PlanArm, El2NeedsGicV3) {
@@ -224,7 +230,7 @@ TEST(PlanArm, El2NeedsGicV3) {
     s.el2 = true;
     s.gic = GicVersion::v2;
     EXPECT_EQ(error_of(s, host(40)),
-              "guest hypervisors (EL2) need KVM's GICv3 but GICv2 was asked for: use GICv3");
+              "--el2 guests need KVM's GICv3 but --gic v2 was asked for: use --gic v3");
 }
 
 TEST(PlanArm, ExplicitRamBaseAbove4GiBIsOneContiguousBank) {
@@ -240,36 +246,38 @@ TEST(PlanArm, ExplicitRamBaseAbove4GiBIsOneContiguousBank) {
 TEST(PlanArm, MisalignedRamBaseIsRefused) {
     MachineSpec s = arm(1 * GiB);
     s.ram_base = 0x4010'0000;
-    EXPECT_EQ(error_of(s, host(40)), "--ram-base 0x40100000 is not 2M aligned: use --ram-base 0x40000000");
+    EXPECT_EQ(error_of(s, host(40)),
+              "--ram-base 0x40100000 is not 2M aligned: use --ram-base 0x40000000");
 }
 
 TEST(PlanArm, RamBaseInTheDeviceWindowIsRefused) {
     MachineSpec s = arm(1 * GiB);
     s.ram_base = 0x2000'0000;
-    EXPECT_EQ(error_of(s, host(40)),
-              "--ram-base 0x20000000 lies in the device window below 0x40000000: use --ram-base 0x40000000 or above");
+    EXPECT_EQ(error_of(s, host(40)), "--ram-base 0x20000000 lies in the device window below "
+                                     "0x40000000: use --ram-base 0x40000000 or above");
 }
 
 TEST(PlanArm, RamNotFittingAtAnExplicitBaseSuggestsALowerBase) {
     MachineSpec s = arm(4 * GiB);
     s.ram_base = 1ull << 40;
     EXPECT_EQ(error_of(s, host(40)),
-              "RAM of 4G at --ram-base 0x10000000000 ends at 0x100ffffffff, which needs 41 bits, but this "
+              "RAM of 4G at --ram-base 0x10000000000 ends at 0x100ffffffff, which needs 41 bits, "
+              "but this "
               "host's IPA limit is 40 bits: use --ram-base 0xff00000000 or lower");
 }
 
 TEST(PlanArm, RamTooLargeForTheHostSuggestsTheLargestThatFits) {
-    EXPECT_EQ(error_of(arm(1 * TiB), host(40)),
-              "the memory map needs 41 bits (its highest address is 0x1003fffffff) but this host's IPA limit "
-              "is 40 bits: use --mem 1023G or less");
+    EXPECT_EQ(error_of(arm(1 * TiB), host(40)), "the memory map needs 41 bits (its highest address "
+                                                "is 0x1003fffffff) but this host's IPA limit "
+                                                "is 40 bits: use --mem 1023G or less");
 }
 
 TEST(PlanArm, InitrdTooLargeForRamIsRefused) {
     MachineSpec s = arm(16 * MiB);
     s.initrd_size = 8 * MiB;
-    EXPECT_EQ(error_of(s, host(40)),
-              "the initrd (8388608 bytes) does not fit in 16M of RAM with the 2M DTB and 8M for the kernel: "
-              "use a larger --mem or a smaller initrd");
+    EXPECT_EQ(error_of(s, host(40)), "the initrd (8388608 bytes) does not fit in 16M of RAM with "
+                                     "the 2M DTB and 8M for the kernel: "
+                                     "use a larger --mem or a smaller initrd");
 }
 
 // ---- the window
@@ -290,17 +298,20 @@ TEST(PlanIpa, ExactBitsAreTaken) {
 
 TEST(PlanIpa, ExactBitsBelow32AreRefused) {
     EXPECT_EQ(error_of(with_ipa(arm(1 * GiB), "31"), host(44)),
-              "--ipa-bits 31 is below the smallest window of 32 bits: use --ipa-bits 32 or more, or --ipa-bits auto");
+              "--ipa-bits 31 is below the smallest window of 32 bits: use --ipa-bits 32 or more, "
+              "or --ipa-bits auto");
 }
 
 TEST(PlanIpa, ExactBitsAboveTheHostLimitAreRefused) {
     EXPECT_EQ(error_of(with_ipa(arm(1 * GiB), "45"), host(44)),
-              "--ipa-bits 45 is above this host's IPA limit of 44 bits: use --ipa-bits 44 or less, or --ipa-bits auto");
+              "--ipa-bits 45 is above this host's IPA limit of 44 bits: use --ipa-bits 44 or less, "
+              "or --ipa-bits auto");
 }
 
 TEST(PlanIpa, ExactBitsTooSmallForTheMapAreRefused) {
     EXPECT_EQ(error_of(with_ipa(arm(8 * GiB), "33"), host(44)),
-              "the memory map needs 34 bits (its highest address is 0x23fffffff) but --ipa-bits 33 was asked: "
+              "the memory map needs 34 bits (its highest address is 0x23fffffff) but --ipa-bits 33 "
+              "was asked: "
               "use --ipa-bits auto, or use --mem 7G or less");
 }
 
@@ -312,18 +323,21 @@ TEST(PlanIpa, LegacyIs40BitsWithVmType0) {
 
 TEST(PlanIpa, LegacyNeedsAHostThatAllows40Bits) {
     EXPECT_EQ(error_of(with_ipa(arm(1 * GiB), "0"), host(36)),
-              "--ipa-bits 0 (legacy) means 40 bits but this host's IPA limit is 36 bits: use --ipa-bits auto");
+              "--ipa-bits 0 (legacy) means 40 bits but this host's IPA limit is 36 bits: use "
+              "--ipa-bits auto");
 }
 
 TEST(PlanIpa, LegacyRefusesAMapAbove40Bits) {
     EXPECT_EQ(error_of(with_ipa(arm(1 * TiB), "0"), host(48)),
-              "the memory map needs 41 bits (its highest address is 0x1003fffffff) but --ipa-bits 0 (legacy) "
+              "the memory map needs 41 bits (its highest address is 0x1003fffffff) but --ipa-bits "
+              "0 (legacy) "
               "gives 40 bits: use --ipa-bits auto, or use --mem 1023G or less");
 }
 
 TEST(PlanIpa, HostLimitOutside32To52IsRefused) {
     EXPECT_EQ(error_of(arm(1 * GiB), host(31)),
-              "a host IPA limit of 31 bits is not a physical address size: use --host-ipa-limit between 32 and 52");
+              "a host IPA limit of 31 bits is not a physical address size: use --host-ipa-limit "
+              "between 32 and 52");
 }
 
 TEST(PlanIpa, ParseRequest) {
@@ -346,7 +360,8 @@ TEST(PlanText, ParseArch) {
 TEST(PlanText, DescribeListsEveryRegionAndTheWindow) {
     const Layout l = plan(x86(5 * GiB, 1, 1), host(39));
     const std::string text = describe(l);
-    for (const auto &r : l.regions) EXPECT_NE(text.find(r.name), std::string::npos) << r.name;
+    for (const auto &r : l.regions)
+        EXPECT_NE(text.find(r.name), std::string::npos) << r.name;
     EXPECT_NE(text.find("0x000100000000"), std::string::npos);
     EXPECT_NE(text.find("33 bits (smallest window that holds the map)"), std::string::npos);
     EXPECT_NE(text.find("limit 39 bits, PARange 39 bits"), std::string::npos);
@@ -356,16 +371,21 @@ TEST(PlanText, DescribeListsEveryRegionAndTheWindow) {
 TEST(PlanText, JsonCarriesTheSameContent) {
     const Layout l = plan(arm(1 * GiB, 1, 1), host(40));
     const std::string json = to_json(l);
-    EXPECT_EQ(json.rfind("{\"arch\": \"aarch64\", \"cpus\": 1, \"gic\": \"v3\", \"el2\": false, \"ipa_bits\": 32, "
-                         "\"vm_type_bits\": 32, \"ipa_reason\": \"smallest window that holds the map\", "
-                         "\"host\": {\"ipa_limit\": 40, \"pa_range\": 40}, \"regions\": [",
-                         0),
-              0u);
-    EXPECT_NE(json.find("{\"name\": \"ram0\", \"kind\": \"ram\", \"base\": 1073741824, \"size\": 1073741824, "
-                        "\"end\": 2147483648}"),
-              std::string::npos);
-    EXPECT_NE(json.find("{\"name\": \"virtio0\", \"kind\": \"blk\", \"base\": 167772160, \"irq\": 16}"),
-              std::string::npos);
+    EXPECT_EQ(
+        json.rfind("{\"arch\": \"aarch64\", \"cpus\": 1, \"gic\": \"v3\", \"el2\": false, "
+                   "\"ipa_bits\": 32, "
+                   "\"vm_type_bits\": 32, \"ipa_reason\": \"smallest window that holds the map\", "
+                   "\"host\": {\"ipa_limit\": 40, \"pa_range\": 40}, \"regions\": [",
+                   0),
+        0u);
+    EXPECT_NE(
+        json.find(
+            "{\"name\": \"ram0\", \"kind\": \"ram\", \"base\": 1073741824, \"size\": 1073741824, "
+            "\"end\": 2147483648}"),
+        std::string::npos);
+    EXPECT_NE(
+        json.find("{\"name\": \"virtio0\", \"kind\": \"blk\", \"base\": 167772160, \"irq\": 16}"),
+        std::string::npos);
 }
 
 } // namespace

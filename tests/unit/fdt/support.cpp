@@ -1,10 +1,9 @@
 #include "support.hpp"
 
-#include <libfdt.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <libfdt.h>
 #include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
@@ -15,10 +14,11 @@ namespace {
 
 // A temporary file removed when the test is done with it.
 class TempFile {
-public:
+  public:
     TempFile() {
         int fd = mkstemp(path_.data());
-        if (fd < 0) throw std::runtime_error("mkstemp failed");
+        if (fd < 0)
+            throw std::runtime_error("mkstemp failed");
         close(fd);
     }
     ~TempFile() { unlink(path_.c_str()); }
@@ -26,7 +26,7 @@ public:
     TempFile &operator=(const TempFile &) = delete;
     const std::string &path() const { return path_; }
 
-private:
+  private:
     std::string path_ = "/tmp/strata-fdt-test-XXXXXX";
 };
 
@@ -43,14 +43,17 @@ Dtc decompile(const std::vector<std::uint8_t> &dtb) {
     TempFile in, err;
     {
         std::ofstream out(in.path(), std::ios::binary);
-        out.write(reinterpret_cast<const char *>(dtb.data()), static_cast<std::streamsize>(dtb.size()));
+        out.write(reinterpret_cast<const char *>(dtb.data()),
+                  static_cast<std::streamsize>(dtb.size()));
     }
     const std::string cmd = "dtc -I dtb -O dts " + in.path() + " 2>" + err.path();
     Dtc result;
     FILE *pipe = popen(cmd.c_str(), "r");
-    if (pipe == nullptr) throw std::runtime_error("popen dtc failed");
+    if (pipe == nullptr)
+        throw std::runtime_error("popen dtc failed");
     char buf[4096];
-    for (std::size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) result.dts.append(buf, n);
+    for (std::size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;)
+        result.dts.append(buf, n);
     const int status = pclose(pipe);
     result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     result.warnings = read_file(err.path());
@@ -61,16 +64,20 @@ bool node_exists(const std::vector<std::uint8_t> &dtb, const char *path) {
     return fdt_path_offset(dtb.data(), path) >= 0;
 }
 
-std::vector<std::uint8_t> bytes_prop(const std::vector<std::uint8_t> &dtb, const char *path, const char *prop) {
+std::vector<std::uint8_t> bytes_prop(const std::vector<std::uint8_t> &dtb, const char *path,
+                                     const char *prop) {
     const int node = fdt_path_offset(dtb.data(), path);
-    if (node < 0) return {};
+    if (node < 0)
+        return {};
     int len = 0;
     const auto *p = static_cast<const std::uint8_t *>(fdt_getprop(dtb.data(), node, prop, &len));
-    if (p == nullptr) return {};
+    if (p == nullptr)
+        return {};
     return {p, p + len};
 }
 
-std::vector<std::uint32_t> cells(const std::vector<std::uint8_t> &dtb, const char *path, const char *prop) {
+std::vector<std::uint32_t> cells(const std::vector<std::uint8_t> &dtb, const char *path,
+                                 const char *prop) {
     const auto raw = bytes_prop(dtb, path, prop);
     std::vector<std::uint32_t> out;
     for (std::size_t i = 0; i + 4 <= raw.size(); i += 4)
@@ -81,7 +88,8 @@ std::vector<std::uint32_t> cells(const std::vector<std::uint8_t> &dtb, const cha
 
 std::string string_prop(const std::vector<std::uint8_t> &dtb, const char *path, const char *prop) {
     const auto raw = bytes_prop(dtb, path, prop);
-    return std::string(reinterpret_cast<const char *>(raw.data()), raw.empty() ? 0 : raw.size() - 1);
+    return std::string(reinterpret_cast<const char *>(raw.data()),
+                       raw.empty() ? 0 : raw.size() - 1);
 }
 
 } // namespace strata::fdt::test
