@@ -154,9 +154,10 @@ fdt::MachineSpec machine_spec(const po::variables_map &vm) {
     if (vm.count("initrd")) {
         const auto &path = vm["initrd"].as<std::string>();
         struct stat st {};
-        if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-            throw UserError("cannot use initrd '" + path + "': " +
-                            (errno && !S_ISDIR(st.st_mode) ? std::strerror(errno) : "not a regular file"));
+        if (::stat(path.c_str(), &st) != 0)
+            throw UserError("cannot use initrd '" + path + "': " + std::strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            throw UserError("cannot use initrd '" + path + "': it is not a regular file");
         if (st.st_size == 0)
             throw UserError("initrd '" + path + "' is empty");
         spec.initrd_size = static_cast<std::uint64_t>(st.st_size);

@@ -33,7 +33,7 @@ struct Parsed {
     bool version = false;
 };
 
-// Parses argv (without the command name) against `desc`, plus --config FILE
+// Parses argv (argv[0] is the command name and is skipped) against `desc`, plus --config FILE
 // (INI, same names; the command line wins). Throws UserError.
 Parsed parse(int argc, const char *const *argv, const po::options_description &desc);
 

@@ -34,10 +34,10 @@ MemoryRegion::MemoryRegion(std::string name, GuestAddress base, std::uint64_t si
 }
 
 const MemoryRegion &GuestMemory::add(std::string name, GuestAddress base, std::uint64_t size) {
-    if (size == 0 || base.value + size < base.value)
+    if (size == 0 || size - 1 > UINT64_MAX - base.value)
         throw std::invalid_argument("guest RAM region '" + name + "' is empty or wraps");
     for (const auto &r : regions_)
-        if (base.value < r.base().value + r.size() && r.base().value < base.value + size)
+        if (base.value <= r.base().value + (r.size() - 1) && r.base().value <= base.value + (size - 1))
             throw std::invalid_argument("guest RAM region '" + name + "' overlaps '" + r.name() + "'");
     regions_.emplace_back(std::move(name), base, size);
     std::sort(regions_.begin(), regions_.end(),

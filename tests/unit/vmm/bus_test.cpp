@@ -51,10 +51,18 @@ TEST(BusInsert, RejectsARangeWrappingPastTheEndOfTheAddressSpace) {
     EXPECT_EQ(bus.insert({max - 0xfff, 0x1001}, dev), BusInsertError::overflow);
 }
 
-TEST(BusInsert, RejectsTheLargestSizeAtBaseOne) {
+TEST(BusInsert, RejectsTheLargestSizeAtBaseTwo) {
     Bus bus("mmio");
     RecordingDevice dev;
-    EXPECT_EQ(bus.insert({1, max}, dev), BusInsertError::overflow);
+    // [2, 2 + 2^64 - 1) would end one byte past UINT64_MAX.
+    EXPECT_EQ(bus.insert({2, max}, dev), BusInsertError::overflow);
+}
+
+TEST(BusInsert, AcceptsTheLargestSizeAtBaseOne) {
+    Bus bus("mmio");
+    RecordingDevice dev;
+    // [1, 2^64): the last byte is UINT64_MAX.
+    EXPECT_EQ(bus.insert({1, max}, dev), BusInsertError::none);
 }
 
 TEST(BusInsert, AcceptsARangeEndingExactlyAtTheLastAddress) {
