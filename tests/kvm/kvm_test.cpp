@@ -1,6 +1,6 @@
 // strata on this machine's /dev/kvm, driven as a user drives it: the strata
 // binary with the x86_64 test guests, checking exact output and exit status.
-#include "process.hpp"
+#include "tests/support/process.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Child-process plumbing for the KVM tests.
-#include "process.hpp"
+#include "tests/support/process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

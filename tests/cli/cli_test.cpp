@@ -1,0 +1,189 @@
+// `strata plan` and `strata dtb` as a user runs them: no KVM needed. Checks
+// the exact report lines, that a DTB file is complete and valid (libfdt), and
+// that a failing `dtb` leaves nothing behind and an existing file untouched.
+#include "tests/support/process.hpp"
+
+#include <gtest/gtest.h>
+
+extern "C" {
+#include <libfdt.h>
+}
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace fs = std::filesystem;
+using strata::test::Outcome;
+
+namespace {
+
+std::string strata_bin;
+
+Outcome run_strata(std::vector<std::string> args) {
+    args.insert(args.begin(), strata_bin);
+    return strata::test::run(args);
+}
+
+bool has_line(const std::string &text, const std::string &line) {
+    return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
+}
+
+class TempDir {
+public:
+    TempDir() : path_(fs::temp_directory_path() / ("strata-cli-" + std::to_string(::getpid()))) {
+        fs::remove_all(path_);
+        fs::create_directories(path_);
+    }
+    ~TempDir() { fs::remove_all(path_); }
+    std::string file(const std::string &name) const { return (path_ / name).string(); }
+    std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path_), {})); }
+
+private:
+    fs::path path_;
+};
+
+std::string slurp(const std::string &path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void expect_usage_error(const Outcome &o, const std::string &message) {
+    EXPECT_EQ(o.status, 2) << o.err;
+    EXPECT_EQ(o.out, "");
+    EXPECT_EQ(o.err, "strata: " + message + "\n");
+}
+
+} // namespace
+
+TEST(Plan, ReportsTheWindowTheReasonAndTheHost) {
+    auto o = run_strata({"plan", "--arch", "aarch64", "--mem", "8G", "--host-ipa-limit", "44", "--host-pa-range", "48"});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_TRUE(has_line(o.out, "  physical address window: 34 bits (smallest window that holds the map)")) << o.out;
+    EXPECT_TRUE(has_line(o.out, "  KVM_CREATE_VM type IPA bits: 34")) << o.out;
+    EXPECT_TRUE(has_line(o.out, "  host: IPA limit 44 bits, PARange 48 bits")) << o.out;
+    EXPECT_TRUE(has_line(o.out, "host limits: given on the command line")) << o.out;
+    EXPECT_NE(o.out.find("  ram0         0x000040000000   0x000240000000   8G       ram"), std::string::npos)
+        << o.out;
+}
+
+TEST(Plan, MaxTakesTheHostLimit) {
+    auto o = run_strata({"plan", "--arch", "aarch64", "--ipa-bits", "max", "--host-ipa-limit", "48"});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_TRUE(has_line(o.out, "  KVM_CREATE_VM type IPA bits: 48")) << o.out;
+}
+
+TEST(Plan, LegacyIsVmTypeZero) {
+    auto o = run_strata({"plan", "--arch", "aarch64", "--ipa-bits", "0", "--host-ipa-limit", "44"});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_TRUE(has_line(o.out, "  KVM_CREATE_VM type IPA bits: 0 (legacy/none)")) << o.out;
+}
+
+TEST(Plan, JsonCarriesTheSameNumbers) {
+    auto o = run_strata({"plan", "--json", "--arch", "aarch64", "--mem", "8G", "--host-ipa-limit", "40"});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.out.rfind("{\"arch\": \"aarch64\"", 0), 0u) << o.out;
+    EXPECT_NE(o.out.find("\"ipa_bits\": 34, \"vm_type_bits\": 34"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("\"host\": {\"ipa_limit\": 40, \"pa_range\": 40}"), std::string::npos) << o.out;
+}
+
+TEST(Plan, MapAboveTheHostLimitIsAUserError) {
+    expect_usage_error(run_strata({"plan", "--arch", "aarch64", "--mem", "2T", "--host-ipa-limit", "40"}),
+                       "the memory map needs 42 bits (its highest address is 0x2003fffffff) but this host's "
+                       "IPA limit is 40 bits: use --mem 1023G or less");
+}
+
+TEST(Plan, WindowBelow32IsRefused) {
+    auto o = run_strata({"plan", "--arch", "aarch64", "--ipa-bits", "31"});
+    EXPECT_EQ(o.status, 2);
+    EXPECT_NE(o.err.find("--ipa-bits 31 is below the smallest window of 32 bits"), std::string::npos) << o.err;
+}
+
+TEST(Plan, WindowAboveTheLimitIsRefused) {
+    auto o = run_strata({"plan", "--arch", "aarch64", "--ipa-bits", "41", "--host-ipa-limit", "40"});
+    EXPECT_EQ(o.status, 2);
+    EXPECT_NE(o.err.find("41"), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find("40"), std::string::npos) << o.err;
+}
+
+TEST(Plan, ImpossibleHostLimitIsRefused) {
+    expect_usage_error(run_strata({"plan", "--host-ipa-limit", "60"}),
+                       "a host physical address size of 60 bits is impossible: it lies between 32 and 52");
+}
+
+TEST(Plan, Aarch64OptionsOnX86AreRefused) {
+    expect_usage_error(run_strata({"plan", "--arch", "x86_64", "--el2"}),
+                       "--el2, --gic and --ram-base are aarch64 options; this machine is x86_64");
+}
+
+TEST(Dtb, WritesACompleteValidDeviceTree) {
+    TempDir dir;
+    const auto out = dir.file("virt.dtb");
+    auto o = run_strata({"dtb", "--arch", "aarch64", "--mem", "1G", "--cpus", "2", "--rng", "--cmdline",
+                         "console=ttyAMA0", "-o", out});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.out, "");
+    const auto blob = slurp(out);
+    ASSERT_GT(blob.size(), 0u);
+    ASSERT_EQ(fdt_check_full(blob.data(), blob.size()), 0);
+    int chosen = fdt_path_offset(blob.data(), "/chosen");
+    ASSERT_GE(chosen, 0);
+    EXPECT_STREQ(static_cast<const char *>(fdt_getprop(blob.data(), chosen, "bootargs", nullptr)), "console=ttyAMA0");
+    EXPECT_GE(fdt_path_offset(blob.data(), "/cpus/cpu@1"), 0);
+    EXPECT_GE(fdt_path_offset(blob.data(), "/virtio_mmio@a000000"), 0);
+    EXPECT_EQ(dir.entries(), 1u); // no temporary left next to it
+}
+
+TEST(Dtb, FailureLeavesNoFileBehind) {
+    TempDir dir;
+    const auto out = dir.file("big.dtb");
+    auto o = run_strata({"dtb", "--arch", "aarch64", "--mem", "2T", "--host-ipa-limit", "40", "-o", out});
+    EXPECT_EQ(o.status, 2);
+    EXPECT_EQ(dir.entries(), 0u);
+}
+
+TEST(Dtb, FailureLeavesAnExistingFileAsItWas) {
+    TempDir dir;
+    const auto out = dir.file("keep.dtb");
+    std::ofstream(out) << "previous contents";
+    auto o = run_strata({"dtb", "--arch", "aarch64", "--cpus", "500", "-o", out});
+    EXPECT_EQ(o.status, 2);
+    EXPECT_EQ(slurp(out), "previous contents");
+    EXPECT_EQ(dir.entries(), 1u);
+}
+
+TEST(Dtb, NeedsAnOutputFile) {
+    expect_usage_error(run_strata({"dtb", "--arch", "aarch64"}),
+                       "strata dtb needs -o FILE: where to write the device tree");
+}
+
+TEST(Dtb, UnwritableDirectoryIsAUserError) {
+    auto o = run_strata({"dtb", "--arch", "aarch64", "-o", "/nonexistent-dir/x.dtb"});
+    EXPECT_EQ(o.status, 2);
+    EXPECT_EQ(o.err, "strata: cannot write '/nonexistent-dir/x.dtb': No such file or directory\n");
+}
+
+TEST(Dtb, DeviceOptionsPlaceSlotsWithoutOpeningPaths) {
+    TempDir dir;
+    const auto out = dir.file("blk.dtb");
+    auto o = run_strata({"dtb", "--arch", "x86_64", "--blk", "/does/not/exist.img", "--blk", "/also/missing,ro",
+                         "-o", out});
+    ASSERT_EQ(o.status, 0) << o.err;
+    const auto blob = slurp(out);
+    ASSERT_EQ(fdt_check_full(blob.data(), blob.size()), 0);
+    EXPECT_GE(fdt_path_offset(blob.data(), "/virtio_mmio@d0000000"), 0);
+    EXPECT_GE(fdt_path_offset(blob.data(), "/virtio_mmio@d0001000"), 0);
+    EXPECT_LT(fdt_path_offset(blob.data(), "/virtio_mmio@d0002000"), 0);
+}
+
+int main(int argc, char **argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s STRATA\n", argv[0]);
+        return 1;
+    }
+    strata_bin = argv[1];
+    return RUN_ALL_TESTS();
+}
