@@ -34,11 +34,15 @@ struct RealModeVm {
     int vcpu = -1;
     kvm_run *run = nullptr;
 
-    RealModeVm(std::size_t ram_size, std::span<const std::uint8_t> code, std::uint16_t entry) {
+    // `irqchip`: also create KVM's in-kernel PIC/IOAPIC/LAPIC, as strata does.
+    RealModeVm(std::size_t ram_size, std::span<const std::uint8_t> code, std::uint16_t entry,
+               bool irqchip = false) {
         int kvm = check(::open("/dev/kvm", O_RDWR | O_CLOEXEC), "/dev/kvm");
         int vm = check(::ioctl(kvm, KVM_CREATE_VM, 0), "KVM_CREATE_VM");
         // Intel without unrestricted guest runs real mode through a TSS; harmless elsewhere.
         check(::ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000UL), "KVM_SET_TSS_ADDR");
+        if (irqchip)
+            check(::ioctl(vm, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
 
         void *ram = ::mmap(nullptr, ram_size, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
