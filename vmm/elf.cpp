@@ -1,6 +1,7 @@
 // ELF64 parsing and loading (System V gABI: file header, program headers).
 #include "vmm/elf.hpp"
 
+#include "fdt/text.hpp"
 #include "fdt/user_error.hpp"
 
 #include <elf.h>
@@ -13,13 +14,10 @@
 
 namespace strata::elf {
 
+using fdt::text::hex;
+
 namespace {
 
-std::string hex(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 const char *machine_name(std::uint16_t m) {
     switch (m) {

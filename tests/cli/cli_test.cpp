@@ -1,7 +1,7 @@
 // `strata plan` and `strata dtb` as a user runs them: no KVM needed. Checks
 // the exact report lines, that a DTB file is complete and valid (libfdt), and
 // that a failing `dtb` leaves nothing behind and an existing file untouched.
-#include "tests/support/process.hpp"
+#include "tests/support/expect.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,6 +17,7 @@ extern "C" {
 
 namespace fs = std::filesystem;
 using strata::test::Outcome;
+using strata::test::slurp;
 
 namespace {
 
@@ -45,14 +46,9 @@ private:
     fs::path path_;
 };
 
-std::string slurp(const std::string &path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void expect_usage_error(const Outcome &o, const std::string &message) {
-    EXPECT_EQ(o.status, 2) << o.err;
-    EXPECT_EQ(o.out, "");
+// The whole of stderr is the one sentence.
+void expect_exact_usage_error(const Outcome &o, const std::string &message) {
+    strata::test::expect_usage_error(o, message);
     EXPECT_EQ(o.err, "strata: " + message + "\n");
 }
 
@@ -90,7 +86,7 @@ TEST(Plan, JsonCarriesTheSameNumbers) {
 }
 
 TEST(Plan, MapAboveTheHostLimitIsAUserError) {
-    expect_usage_error(run_strata({"plan", "--arch", "aarch64", "--mem", "2T", "--host-ipa-limit", "40"}),
+    expect_exact_usage_error(run_strata({"plan", "--arch", "aarch64", "--mem", "2T", "--host-ipa-limit", "40"}),
                        "the memory map needs 42 bits (its highest address is 0x2003fffffff) but this host's "
                        "IPA limit is 40 bits: use --mem 1023G or less");
 }
@@ -109,12 +105,12 @@ TEST(Plan, WindowAboveTheLimitIsRefused) {
 }
 
 TEST(Plan, ImpossibleHostLimitIsRefused) {
-    expect_usage_error(run_strata({"plan", "--host-ipa-limit", "60"}),
+    expect_exact_usage_error(run_strata({"plan", "--host-ipa-limit", "60"}),
                        "a host physical address size of 60 bits is impossible: it lies between 32 and 52");
 }
 
 TEST(Plan, Aarch64OptionsOnX86AreRefused) {
-    expect_usage_error(run_strata({"plan", "--arch", "x86_64", "--el2"}),
+    expect_exact_usage_error(run_strata({"plan", "--arch", "x86_64", "--el2"}),
                        "--el2, --gic and --ram-base are aarch64 options; this machine is x86_64");
 }
 
@@ -155,7 +151,7 @@ TEST(Dtb, FailureLeavesAnExistingFileAsItWas) {
 }
 
 TEST(Dtb, NeedsAnOutputFile) {
-    expect_usage_error(run_strata({"dtb", "--arch", "aarch64"}),
+    expect_exact_usage_error(run_strata({"dtb", "--arch", "aarch64"}),
                        "strata dtb needs -o FILE: where to write the device tree");
 }
 

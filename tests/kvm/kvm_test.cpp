@@ -1,6 +1,6 @@
 // strata on this machine's /dev/kvm, driven as a user drives it: the strata
 // binary with the x86_64 test guests, checking exact output and exit status.
-#include "tests/support/process.hpp"
+#include "tests/support/expect.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,6 +15,8 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using strata::test::Outcome;
+using strata::test::expect_usage_error;
+using strata::test::slurp;
 
 namespace {
 
@@ -29,19 +31,6 @@ Outcome run_strata(std::vector<std::string> args, std::chrono::milliseconds time
 
 std::string temp_path(const std::string &name) {
     return (fs::temp_directory_path() / ("strata-kvm-" + std::to_string(::getpid()) + "-" + name)).string();
-}
-
-std::string slurp(const std::string &path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
-// A usage error: exit 2, nothing on stdout, one line on stderr holding `message`.
-void expect_usage_error(const Outcome &o, const std::string &message) {
-    EXPECT_EQ(o.status, 2) << o.err;
-    EXPECT_EQ(o.out, "");
-    EXPECT_NE(o.err.find(message), std::string::npos) << "stderr was: " << o.err;
-    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
 }
 
 } // namespace

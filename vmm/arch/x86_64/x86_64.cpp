@@ -10,6 +10,7 @@
 // when KVM offers them (CPUID 0x80000001 EDX.26), else 2 MiB pages.
 #include "vmm/arch/arch.hpp"
 
+#include "fdt/text.hpp"
 #include "fdt/user_error.hpp"
 
 #include <elf.h>
@@ -20,6 +21,8 @@
 #include <memory>
 
 namespace strata::arch {
+
+using fdt::text::hex;
 
 namespace {
 
@@ -69,11 +72,6 @@ kvm_segment segment(std::uint16_t selector, std::uint8_t type, bool code) {
     return s;
 }
 
-std::string hex(std::uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 } // namespace
 
