@@ -14,6 +14,7 @@ namespace strata::devices {
 Console::Console(const ConsoleSpec &spec) : spec_(spec) {
     switch (spec.kind) {
     case ConsoleSpec::Kind::stdio:
+    case ConsoleSpec::Kind::virtio:
         out_fd_ = STDOUT_FILENO;
         on_terminal_ = ::isatty(STDIN_FILENO);
         break;
@@ -23,8 +24,7 @@ Console::Console(const ConsoleSpec &spec) : spec_(spec) {
             throw_errno("open", "console file '" + spec.path + "'");
         out_fd_ = file_.get();
         break;
-    case ConsoleSpec::Kind::none:
-    case ConsoleSpec::Kind::virtio: break;
+    case ConsoleSpec::Kind::none: break;
     }
 }
 
@@ -45,7 +45,7 @@ void Console::write(std::span<const std::uint8_t> bytes) {
 
 void Console::start_input(boost::asio::io_context &io, std::function<void(std::span<const std::uint8_t>)> input,
                           std::function<void()> quit) {
-    if (spec_.kind != ConsoleSpec::Kind::stdio)
+    if (spec_.kind != ConsoleSpec::Kind::stdio && spec_.kind != ConsoleSpec::Kind::virtio)
         return;
     input_ = std::move(input);
     quit_ = std::move(quit);

@@ -18,6 +18,7 @@
 
 namespace strata::devices {
 
+// virtio: stdio, through a virtio console (the UART's output goes there too).
 struct ConsoleSpec {
     enum class Kind : std::uint8_t { stdio, none, file, virtio };
     Kind kind = Kind::stdio;

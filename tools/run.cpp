@@ -4,6 +4,12 @@
 #include "devices/console.hpp"
 #include "devices/exit_device.hpp"
 #include "devices/serial.hpp"
+#include "devices/virtio/blk.hpp"
+#include "devices/virtio/console.hpp"
+#include "devices/virtio/mmio.hpp"
+#include "devices/virtio/net.hpp"
+#include "devices/virtio/notifier.hpp"
+#include "devices/virtio/rng.hpp"
 #include "fdt/dtb.hpp"
 #include "fdt/plan.hpp"
 #include "fdt/user_error.hpp"
@@ -79,6 +85,59 @@ po::options_description run_options() {
     return d;
 }
 
+// The devices of the virtio slots, in the planner's slot order (console,
+// each --blk, each --net, rng: see machine_spec()).
+std::vector<std::unique_ptr<virtio::Device>> make_virtio_devices(boost::asio::io_context &io,
+                                                                 const po::variables_map &opts,
+                                                                 const fdt::MachineSpec &spec,
+                                                                 devices::Console &console,
+                                                                 virtio::Console *&virtio_console) {
+    std::vector<std::unique_ptr<virtio::Device>> out;
+    std::size_t blk = 0, net = 0;
+    for (auto kind : spec.virtio) {
+        switch (kind) {
+        case fdt::DeviceKind::virtio_console: {
+            auto dev = std::make_unique<virtio::Console>([&console](std::span<const std::uint8_t> b) { console.write(b); });
+            virtio_console = dev.get();
+            out.push_back(std::move(dev));
+            break;
+        }
+        case fdt::DeviceKind::virtio_blk:
+            out.push_back(std::make_unique<virtio::Block>(
+                io, virtio::parse_block_spec(opts["blk"].as<std::vector<std::string>>().at(blk++))));
+            break;
+        case fdt::DeviceKind::virtio_net: {
+            const auto &text = opts["net"].as<std::vector<std::string>>().at(net);
+            out.push_back(std::make_unique<virtio::Net>(io, virtio::parse_net_spec(text, static_cast<unsigned>(net))));
+            ++net;
+            break;
+        }
+        case fdt::DeviceKind::virtio_rng: out.push_back(std::make_unique<virtio::Rng>()); break;
+        }
+    }
+    return out;
+}
+
+// One virtio-mmio slot wired up: the transport on the MMIO bus at the
+// Layout's window, an irqfd for its interrupt and an ioeventfd per queue.
+struct VirtioSlot {
+    VirtioSlot(Vm &vm, boost::asio::io_context &io, const fdt::Layout &layout, std::size_t index,
+               virtio::Device &device)
+        : irq(vm.irqfd_line(layout.virtio[index].irq)),
+          transport("virtio" + std::to_string(index) + " (" + std::string(fdt::name(layout.virtio[index].kind)) + ")",
+                    device, vm.memory(), *irq, io) {
+        const auto &window = layout.virtio[index].window;
+        vm.add_mmio(window.name, transport);
+        for (std::size_t q = 0; q < device.queues(); ++q)
+            notifiers.push_back(std::make_unique<virtio::QueueNotifier>(
+                io, vm.ioeventfd(window.base + virtio::queue_notify_offset, 4, q),
+                [this, q] { transport.notified(q); }));
+    }
+    std::unique_ptr<IrqLine> irq;
+    virtio::Transport transport;
+    std::vector<std::unique_ptr<virtio::QueueNotifier>> notifiers;
+};
+
 } // namespace
 
 int run_command(int argc, const char *const *argv) {
@@ -100,9 +159,6 @@ int run_command(int argc, const char *const *argv) {
     if (spec.arch != arch::host_arch)
         throw UserError(std::string("strata run starts ") + std::string(fdt::name(arch::host_arch)) +
                         " VMs on this host; use strata dtb or plan for " + std::string(fdt::name(spec.arch)));
-    if (!spec.virtio.empty())
-        throw UserError("strata run has no virtio devices yet (--blk, --net, --rng, --console virtio); "
-                        "strata dtb and plan already place them");
     if (vm_opts.count("host-ipa-limit") || vm_opts.count("host-pa-range"))
         throw UserError("--host-ipa-limit and --host-pa-range are for strata dtb and plan; run uses this host's KVM");
 
@@ -116,6 +172,13 @@ int run_command(int argc, const char *const *argv) {
         kernel_file.assign(strata_demo_guest_start, strata_demo_guest_end);
     }
     const auto image = elf::parse(kernel_file, arch::elf_machine(), kernel_name);
+
+    // Devices open their host files and taps now, so a bad path stops us
+    // before any VM exists.
+    boost::asio::io_context io;
+    devices::Console console(console_spec);
+    virtio::Console *virtio_console = nullptr;
+    auto virtio_devices = make_virtio_devices(io, vm_opts, spec, console, virtio_console);
 
     Kvm kvm;
     if (spec.ram_size > host_memory())
@@ -134,7 +197,6 @@ int run_command(int argc, const char *const *argv) {
     boot.kaslr_seed = random_bytes(8);
     const auto dtb = fdt::build(layout, boot);
 
-    devices::Console console(console_spec);
     Vm vm(kvm, layout);
     auto stop = [&vm](int status) { vm.control().request_stop(status); };
 
@@ -159,9 +221,12 @@ int run_command(int argc, const char *const *argv) {
     vm.add_pio("power-off", power_off);
     vm.add_pio("null", null_port);
 
+    std::vector<std::unique_ptr<VirtioSlot>> virtio_slots;
+    for (std::size_t i = 0; i < layout.virtio.size(); ++i)
+        virtio_slots.push_back(std::make_unique<VirtioSlot>(vm, io, layout, i, *virtio_devices[i]));
+
     vm.boot(image.entry, dtb);
 
-    boost::asio::io_context io;
     boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     signals.async_wait([&](const boost::system::error_code &ec, int signo) {
         if (!ec) {
@@ -170,8 +235,15 @@ int run_command(int argc, const char *const *argv) {
         }
     });
     RawTerminal raw_terminal;
+    auto *console_transport = virtio_console ? &virtio_slots.front()->transport : nullptr;
     console.start_input(
-        io, [&serial](std::span<const std::uint8_t> b) { serial.receive(b); },
+        io,
+        [&](std::span<const std::uint8_t> b) {
+            if (virtio_console)
+                virtio_console->receive(*console_transport, b);
+            else
+                serial.receive(b);
+        },
         [&] {
             spdlog::info("stopping on the console escape (Ctrl-A x)");
             stop(0);

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cstring>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <thread>
 
@@ -22,6 +24,30 @@ public:
 private:
     const VmFd &vm_;
     std::uint32_t irq_;
+};
+
+// irqfd: KVM injects the interrupt when the eventfd is written.
+class IrqfdLine final : public IrqLine {
+public:
+    IrqfdLine(const VmFd &vm, std::uint32_t irq) : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+        const std::string what = "the VM (irqfd for IRQ " + std::to_string(irq) + ")";
+        if (!fd_)
+            throw_errno("eventfd", what);
+        kvm_irqfd req{};
+        req.fd = static_cast<std::uint32_t>(fd_.get());
+        req.gsi = irq;
+        STRATA_IOCTL(vm.fd(), KVM_IRQFD, &req, what);
+    }
+    void set_level(bool high) override {
+        if (!high)
+            return;
+        const std::uint64_t one = 1;
+        // EAGAIN means the counter is already pending: the interrupt is raised.
+        [[maybe_unused]] auto n = ::write(fd_.get(), &one, sizeof one);
+    }
+
+private:
+    UniqueFd fd_;
 };
 
 const char *exit_name(std::uint32_t reason) {
@@ -92,6 +118,23 @@ void Vm::add_pio(const std::string &name, BusDevice &device) {
 }
 
 std::unique_ptr<IrqLine> Vm::irq_line(std::uint32_t irq) { return std::make_unique<KvmIrqLine>(vm_, irq); }
+
+std::unique_ptr<IrqLine> Vm::irqfd_line(std::uint32_t irq) { return std::make_unique<IrqfdLine>(vm_, irq); }
+
+UniqueFd Vm::ioeventfd(std::uint64_t addr, std::uint32_t len, std::uint64_t value) {
+    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    const std::string what = "the VM (ioeventfd at " + std::to_string(addr) + ")";
+    if (!fd)
+        throw_errno("eventfd", what);
+    kvm_ioeventfd req{};
+    req.datamatch = value;
+    req.addr = addr;
+    req.len = len;
+    req.fd = fd.get();
+    req.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+    STRATA_IOCTL(vm_.fd(), KVM_IOEVENTFD, &req, what);
+    return fd;
+}
 
 void Vm::boot(std::uint64_t entry, std::span<const std::uint8_t> dtb) {
     if (dtb.size() > layout_.dtb.size)

@@ -34,6 +34,12 @@ public:
     void add_mmio(const std::string &region, BusDevice &device);
     void add_pio(const std::string &port_range, BusDevice &device);
     std::unique_ptr<IrqLine> irq_line(std::uint32_t irq);
+    // An interrupt raised through KVM_IRQFD (edge: each pulse is one event),
+    // safe to raise from any thread without a VM ioctl.
+    std::unique_ptr<IrqLine> irqfd_line(std::uint32_t irq);
+    // An eventfd KVM signals for a `len`-byte guest write of `value` at `addr`
+    // (KVM_IOEVENTFD with datamatch), instead of exiting to a vCPU thread.
+    UniqueFd ioeventfd(std::uint64_t addr, std::uint32_t len, std::uint64_t value);
 
     // Copies the DTB to layout.dtb and creates the vCPUs entering at `entry`.
     void boot(std::uint64_t entry, std::span<const std::uint8_t> dtb);

@@ -1,12 +1,20 @@
 /*
  * The hooks each architecture directory implements for rt.c. Kept apart from
  * rt.h so guests see the portable API only and rt.c never needs an #ifdef.
+ * Each architecture's rt_arch.h also provides, inline: rt_barrier, rt_relax,
+ * rt_ticks and the rt_mmio_read8/16/32/64 and rt_mmio_write8/16/32 accessors.
  */
 #ifndef STRATA_GUEST_ARCH_H
 #define STRATA_GUEST_ARCH_H
 
 void arch_console_putc(char c);
 _Noreturn void arch_exit(int v);
+
+/* Rate of rt_ticks(), nonzero (a best guess where the machine does not say). */
+unsigned long long arch_ticks_per_ms(void);
+
+/* Makes [base, base + size) accessible as device memory at base; 0 or -1. */
+int arch_map_mmio(unsigned long long base, unsigned long long size);
 
 /* Linker-script symbols: the first byte of the loaded image. */
 extern char __image_start[];

@@ -45,6 +45,15 @@ void rt_put_hex(unsigned long long v)
         rt_putc("0123456789abcdef"[(v >> shift) & 0xfu]);
 }
 
+void rt_put_hexbytes(const void *p, unsigned long n)
+{
+    const unsigned char *b = p;
+    for (; n; n--, b++) {
+        rt_putc("0123456789abcdef"[*b >> 4]);
+        rt_putc("0123456789abcdef"[*b & 0xfu]);
+    }
+}
+
 _Noreturn void rt_exit(int v)
 {
     arch_exit(v);
@@ -88,11 +97,11 @@ static int parse_u64(const char *s, const char *end, unsigned long long *out)
     return 0;
 }
 
-int rt_bootarg_u64(const char *bootargs, const char *key, unsigned long long *out)
+const char *rt_bootarg(const char *bootargs, const char *key, unsigned long *len)
 {
     const char *p = bootargs;
     if (!p || !key || !*key)
-        return -1;
+        return NULL;
     while (*p) {
         const char *tok, *k = key, *end;
         while (is_space(*p))
@@ -105,10 +114,51 @@ int rt_bootarg_u64(const char *bootargs, const char *key, unsigned long long *ou
             tok++;
             k++;
         }
-        if (*k == 0 && tok < end && *tok == '=')
-            return parse_u64(tok + 1, end, out);
+        if (*k == 0 && tok < end && *tok == '=') {
+            *len = (unsigned long)(end - tok - 1);
+            return tok + 1;
+        }
     }
-    return -1;
+    return NULL;
+}
+
+int rt_bootarg_u64(const char *bootargs, const char *key, unsigned long long *out)
+{
+    unsigned long len;
+    const char *v = rt_bootarg(bootargs, key, &len);
+    if (!v)
+        return -1;
+    return parse_u64(v, v + len, out);
+}
+
+unsigned long long rt_ticks_per_ms(void)
+{
+    static unsigned long long rate;
+    if (!rate)
+        rate = arch_ticks_per_ms();
+    return rate;
+}
+
+unsigned long long rt_deadline_ms(unsigned long long ms)
+{
+    return rt_ticks() + ms * rt_ticks_per_ms();
+}
+
+int rt_expired(unsigned long long deadline)
+{
+    return (long long)(rt_ticks() - deadline) >= 0;
+}
+
+void rt_delay_us(unsigned long long us)
+{
+    unsigned long long end = rt_ticks() + us * rt_ticks_per_ms() / 1000u;
+    while ((long long)(rt_ticks() - end) < 0)
+        rt_relax();
+}
+
+int rt_map_mmio(unsigned long long base, unsigned long long size)
+{
+    return arch_map_mmio(base, size);
 }
 
 unsigned long rt_dtb_room(const void *dtb)

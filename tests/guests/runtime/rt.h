@@ -13,6 +13,7 @@ void rt_putc(char c);
 void rt_puts(const char *s); /* no implicit newline */
 void rt_put_u64(unsigned long long v);
 void rt_put_hex(unsigned long long v); /* 0x prefix, no leading zeros */
+void rt_put_hexbytes(const void *p, unsigned long n); /* two lowercase digits a byte */
 
 /* Status 0 powers off cleanly; any other value is reported to the VMM as a failure. */
 _Noreturn void rt_exit(int v);
@@ -24,6 +25,28 @@ _Noreturn void rt_exit(int v);
  * malformed or does not fit in 64 bits.
  */
 int rt_bootarg_u64(const char *bootargs, const char *key, unsigned long long *out);
+
+/*
+ * The value of a `key=value` token (first occurrence), not NUL-terminated:
+ * it ends at the next whitespace or NUL; *len gets its length. NULL if absent.
+ */
+const char *rt_bootarg(const char *bootargs, const char *key, unsigned long *len);
+
+/*
+ * Time, for bounded waits: rt_ticks() (rt_arch.h) counts at
+ * rt_ticks_per_ms(), which is exact where the machine reports it and a
+ * best guess otherwise.
+ */
+unsigned long long rt_ticks_per_ms(void);
+unsigned long long rt_deadline_ms(unsigned long long ms); /* rt_ticks() value ms from now */
+int rt_expired(unsigned long long deadline);
+void rt_delay_us(unsigned long long us);
+
+/*
+ * Makes a device window found in the device tree accessible at its physical
+ * address (the VMM's identity map may cover RAM only). 0 or -1.
+ */
+int rt_map_mmio(unsigned long long base, unsigned long long size);
 
 /*
  * /chosen/bootargs of a DTB passed at boot, or NULL if it is absent or the

@@ -1,0 +1,185 @@
+// virtio-blk request handling and its io_uring file I/O.
+#include "devices/virtio/blk.hpp"
+
+#include "devices/virtio/mmio.hpp"
+#include "fdt/user_error.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_at.hpp>
+#include <boost/asio/write_at.hpp>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+namespace strata::virtio {
+
+namespace {
+
+constexpr std::uint64_t sector = 512;
+constexpr std::uint32_t t_in = 0, t_out = 1, t_flush = 4, t_get_id = 8;
+constexpr std::uint8_t s_ok = 0, s_ioerr = 1, s_unsupp = 2;
+constexpr std::uint64_t f_ro = 1ull << 5, f_flush = 1ull << 9;
+constexpr std::size_t id_bytes = 20;
+
+struct Header {
+    std::uint32_t type;
+    std::uint32_t reserved;
+    std::uint64_t sector;
+};
+
+// The guest buffers of a request's data, as Asio buffer sequences.
+template <class Buffer>
+std::vector<Buffer> data_buffers(const GuestMemory &memory, const Chain &chain, bool writable, std::uint64_t skip,
+                                 std::uint64_t len) {
+    std::vector<Buffer> out;
+    for (const auto &b : chain.buffers) {
+        if (b.writable != writable || len == 0)
+            continue;
+        if (skip >= b.len) {
+            skip -= b.len;
+            continue;
+        }
+        const std::uint64_t n = std::min<std::uint64_t>(b.len - skip, len);
+        out.emplace_back(memory.span(GuestAddress{b.addr.value + skip}, n).value().data(), n);
+        len -= n;
+        skip = 0;
+    }
+    return out;
+}
+
+} // namespace
+
+BlockSpec parse_block_spec(const std::string &text) {
+    BlockSpec spec;
+    std::size_t start = 0;
+    bool first = true;
+    while (start <= text.size()) {
+        const std::size_t comma = text.find(',', start);
+        const std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (first) {
+            spec.path = part;
+        } else if (part == "ro") {
+            spec.read_only = true;
+        } else if (part.rfind("id=", 0) == 0 && part.size() > 3) {
+            spec.id = part.substr(3);
+        } else {
+            throw UserError("--blk " + text + ": '" + part + "' is not ro or id=NAME");
+        }
+        first = false;
+        if (comma == std::string::npos)
+            break;
+        start = comma + 1;
+    }
+    if (spec.path.empty())
+        throw UserError("--blk wants PATH[,ro][,id=NAME], not '" + text + "'");
+    if (spec.id.size() > id_bytes)
+        throw UserError("--blk " + text + ": the id '" + spec.id + "' is longer than 20 bytes");
+    if (spec.id.empty())
+        spec.id = std::filesystem::path(spec.path).filename().string().substr(0, id_bytes);
+    return spec;
+}
+
+Block::Block(boost::asio::io_context &io, const BlockSpec &spec) : spec_(spec), file_(io) {
+    boost::system::error_code ec;
+    file_.open(spec.path,
+               spec.read_only ? boost::asio::file_base::read_only : boost::asio::file_base::read_write, ec);
+    if (ec)
+        throw UserError("cannot open disk '" + spec.path + "'" + (spec.read_only ? "" : " for writing") + ": " +
+                        ec.message());
+    const std::uint64_t bytes = file_.size(ec);
+    if (ec)
+        throw UserError("cannot size disk '" + spec.path + "': " + ec.message());
+    capacity_ = bytes / sector;
+    if (bytes % sector)
+        spdlog::warn("disk '{}' is not a whole number of 512-byte sectors; its last {} bytes are not visible",
+                     spec.path, bytes % sector);
+    std::memcpy(config_.data(), &capacity_, sizeof capacity_);
+}
+
+Block::~Block() {
+    flusher_.join();
+    // Everything the guest saw completed is in the page cache; make it durable.
+    boost::system::error_code ec;
+    if (file_.is_open() && !spec_.read_only)
+        file_.sync_data(ec);
+}
+
+std::uint64_t Block::features() const { return f_flush | (spec_.read_only ? f_ro : 0); }
+
+void Block::notify(Transport &transport, std::size_t queue) {
+    while (auto chain = transport.pop(queue))
+        start(transport, std::move(*chain));
+}
+
+void Block::finish(Transport &transport, std::uint64_t generation, const Chain &chain, std::uint8_t status,
+                   std::uint32_t written) {
+    --in_flight_;
+    if (generation != transport.generation())
+        return; // the driver reset the device meanwhile
+    // The status byte is the last device-writable byte of the chain.
+    write_chain(transport.memory(), chain, chain.writable - 1, std::span(&status, 1));
+    transport.complete(0, chain.head, written + 1);
+}
+
+void Block::start(Transport &transport, Chain chain) {
+    const auto &memory = transport.memory();
+    const std::uint64_t generation = transport.generation();
+    if (chain.writable == 0)
+        return transport.needs_reset("a block request without a status byte");
+    ++in_flight_;
+    Header h{};
+    if (chain.readable < sizeof h ||
+        read_chain(memory, chain, 0, {reinterpret_cast<std::uint8_t *>(&h), sizeof h}) != sizeof h)
+        return finish(transport, generation, chain, s_ioerr, 0);
+
+    const std::uint64_t out_len = chain.readable - sizeof h; // data the guest gives us
+    const std::uint64_t in_len = chain.writable - 1;         // room for data back
+    auto done = [this, &transport, generation, chain](std::uint8_t status, std::uint32_t written) {
+        transport.run_locked([&] { finish(transport, generation, chain, status, written); });
+    };
+    auto in_range = [&](std::uint64_t len) {
+        return len % sector == 0 && h.sector <= capacity_ && len / sector <= capacity_ - h.sector;
+    };
+
+    switch (h.type) {
+    case t_in:
+        if (!in_range(in_len))
+            return finish(transport, generation, chain, s_ioerr, 0);
+        boost::asio::async_read_at(file_, h.sector * sector,
+                                   data_buffers<boost::asio::mutable_buffer>(memory, chain, true, 0, in_len),
+                                   [done, in_len](boost::system::error_code ec, std::size_t n) {
+                                       done(ec || n != in_len ? s_ioerr : s_ok, static_cast<std::uint32_t>(n));
+                                   });
+        return;
+    case t_out:
+        if (spec_.read_only || !in_range(out_len))
+            return finish(transport, generation, chain, s_ioerr, 0);
+        boost::asio::async_write_at(file_, h.sector * sector,
+                                    data_buffers<boost::asio::const_buffer>(memory, chain, false, sizeof h, out_len),
+                                    [done, out_len](boost::system::error_code ec, std::size_t n) {
+                                        done(ec || n != out_len ? s_ioerr : s_ok, 0);
+                                    });
+        return;
+    case t_flush:
+        if (spec_.read_only)
+            return finish(transport, generation, chain, s_ok, 0);
+        // fdatasync on the helper thread, completion back on the io_context.
+        boost::asio::post(flusher_, [this, done, io = file_.get_executor()] {
+            const int rc = ::fdatasync(file_.native_handle());
+            boost::asio::post(io, [done, rc] { done(rc == 0 ? s_ok : s_ioerr, 0); });
+        });
+        return;
+    case t_get_id: {
+        std::array<std::uint8_t, id_bytes> id{};
+        std::memcpy(id.data(), spec_.id.data(), std::min(spec_.id.size(), id_bytes));
+        const std::size_t n = write_chain(memory, chain, 0, std::span(id).first(std::min<std::uint64_t>(in_len, id_bytes)));
+        return finish(transport, generation, chain, s_ok, static_cast<std::uint32_t>(n));
+    }
+    default: return finish(transport, generation, chain, s_unsupp, 0);
+    }
+}
+
+} // namespace strata::virtio

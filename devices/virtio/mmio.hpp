@@ -1,0 +1,98 @@
+// virtio-mmio transport, version 2 only (virtio 1.2 §4.2.2), as a register
+// table (STYLE.md 4). The vCPU thread only reads and writes registers; queue
+// work runs on the io_context: QueueNotify reaches it through an ioeventfd
+// (or, for an access KVM did not match, a post from the vCPU thread).
+//
+// State: the register file and the queues, guarded by `mutex_`, which the
+//   io_context holds while a device works on its queues.
+// Missing features: shared memory regions (SHMSel: reads as "none"), legacy
+//   (version 1) layout, notification data (VIRTIO_F_NOTIFICATION_DATA).
+// Spec: virtio 1.2 §2.1 (status), §2.2 (features), §4.2.2 (registers),
+//   §4.2.3.1 (initialisation).
+#pragma once
+
+#include "devices/virtio/device.hpp"
+#include "vmm/bus.hpp"
+#include "vmm/guest_memory.hpp"
+#include "vmm/irq.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace strata::virtio {
+
+inline constexpr std::uint64_t queue_notify_offset = 0x050;
+
+namespace status {
+inline constexpr std::uint32_t acknowledge = 1, driver = 2, driver_ok = 4, features_ok = 8,
+                               needs_reset = 64, failed = 128;
+}
+
+class Transport final : public BusDevice {
+public:
+    Transport(std::string name, Device &device, const GuestMemory &memory, IrqLine &irq,
+              boost::asio::io_context &io);
+
+    void read(std::uint64_t offset, std::span<std::uint8_t> data) override;
+    void write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
+
+    // Called on the io_context when the ioeventfd of `queue` fires.
+    void notified(std::size_t queue);
+
+    // For devices, with the lock held (from Device callbacks or run_locked):
+    const GuestMemory &memory() const { return memory_; }
+    Queue &queue(std::size_t index) { return queues_.at(index); }
+    bool active() const { return status_ & status::driver_ok && !(status_ & status::needs_reset); }
+    // Completes a chain; interrupts the driver when it asked for that.
+    void complete(std::size_t queue, std::uint16_t head, std::uint32_t len);
+    // Pops the next chain of `queue`; a malformed ring marks the device
+    // NEEDS_RESET and returns nullopt, like an empty ring.
+    std::optional<Chain> pop(std::size_t queue);
+    // The guest broke the rules in a way the device cannot go on from.
+    void needs_reset(const std::string &why);
+    // Bumped on every reset: completions of work started before a reset
+    // compare it and drop their result.
+    std::uint64_t generation() const { return generation_; }
+    // Runs fn with the lock held (for device completions on the io_context).
+    template <class Fn>
+    void run_locked(Fn &&fn) {
+        std::lock_guard lock(mutex_);
+        fn();
+    }
+    const std::string &name() const { return name_; }
+    std::uint32_t status() const;
+
+private:
+    std::uint32_t read_register(std::uint64_t offset);
+    void write_register(std::uint64_t offset, std::uint32_t value);
+    void write_status(std::uint32_t value);
+    void reset();
+    void interrupt(std::uint32_t cause);
+    void warn(const std::string &what);
+    Queue *selected();
+
+    std::string name_;
+    Device &device_;
+    const GuestMemory &memory_;
+    IrqLine &irq_;
+    boost::asio::io_context &io_;
+
+    mutable std::mutex mutex_; // everything below
+    std::uint32_t status_ = 0;
+    std::uint32_t device_features_sel_ = 0, driver_features_sel_ = 0;
+    std::uint64_t driver_features_ = 0;
+    std::uint32_t queue_sel_ = 0;
+    std::uint32_t interrupt_status_ = 0;
+    std::uint32_t config_generation_ = 0;
+    std::uint64_t generation_ = 0;
+    std::vector<Queue> queues_;
+    std::vector<std::string> warned_; // each kind of guest mistake is logged once
+};
+
+} // namespace strata::virtio

@@ -1,0 +1,2 @@
+#include "rt.h"
+int main(const void *dtb){(void)dtb;return 0;}
