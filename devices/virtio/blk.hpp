@@ -40,6 +40,7 @@ public:
     std::size_t queues() const override { return 1; }
     std::span<const std::uint8_t> config() const override { return config_; }
     void notify(Transport &transport, std::size_t queue) override;
+    bool busy() const override { return in_flight_ > 0; }
 
     std::uint64_t capacity() const { return capacity_; } // in 512-byte sectors
     std::size_t in_flight() const { return in_flight_; }

@@ -3,6 +3,7 @@
 
 #include "devices/virtio/mmio.hpp"
 
+#include <array>
 #include <vector>
 
 namespace strata::virtio {
@@ -15,10 +16,11 @@ constexpr std::size_t pending_limit = 64 * 1024; // input the guest does not rea
 void Console::notify(Transport &transport, std::size_t queue) {
     if (queue == receiveq)
         return fill(transport);
-    std::vector<std::uint8_t> bytes;
+    // In pieces: the guest chooses the chain's length (up to 4 GiB).
+    std::array<std::uint8_t, 4096> bytes;
     while (auto chain = transport.pop(transmitq)) {
-        bytes.resize(chain->readable);
-        output_(std::span(bytes).first(read_chain(transport.memory(), *chain, 0, bytes)));
+        for (std::uint64_t at = 0; at < chain->readable; at += bytes.size())
+            output_(std::span(bytes).first(read_chain(transport.memory(), *chain, at, bytes)));
         transport.complete(transmitq, chain->head, 0);
     }
 }

@@ -38,6 +38,10 @@ public:
     virtual void notify(Transport &transport, std::size_t queue) = 0;
     // The device is reset: drop every chain held, cancel what can be.
     virtual void reset() {}
+    // Work still touching guest memory (I/O in flight). Until it is done the
+    // transport keeps Status non-zero after a reset, so the driver (which
+    // waits for Status to read 0, §4.2.3.1) does not reuse its buffers early.
+    virtual bool busy() const { return false; }
 };
 
 } // namespace strata::virtio

@@ -138,7 +138,11 @@ std::uint32_t Transport::read_register(std::uint64_t offset) {
     case 0x034: return selected() ? Queue::max_size : 0;
     case 0x044: return selected() && selected()->ready ? 1 : 0;
     case 0x060: return interrupt_status_;
-    case 0x070: return status_;
+    case 0x070:
+        if (draining_status_ && device_.busy())
+            return draining_status_; // the reset is not complete yet
+        draining_status_ = 0;
+        return status_;
     case 0x0fc: return config_generation_;
     default: return 0;
     }
@@ -220,6 +224,7 @@ void Transport::write_status(std::uint32_t v) {
 
 void Transport::reset() {
     device_.reset();
+    draining_status_ = device_.busy() ? (status_ ? status_ : status::acknowledge) : 0;
     status_ = 0;
     device_features_sel_ = driver_features_sel_ = queue_sel_ = 0;
     driver_features_ = 0;

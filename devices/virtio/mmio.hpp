@@ -85,6 +85,7 @@ private:
 
     mutable std::mutex mutex_; // everything below
     std::uint32_t status_ = 0;
+    std::uint32_t draining_status_ = 0; // what Status reads while a reset waits for the device
     std::uint32_t device_features_sel_ = 0, driver_features_sel_ = 0;
     std::uint64_t driver_features_ = 0;
     std::uint32_t queue_sel_ = 0;

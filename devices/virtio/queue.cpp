@@ -135,8 +135,12 @@ Popped Queue::pop(const GuestMemory &memory) {
         return p;
     }
     ++last_avail_;
-    if (event_idx) // tell the driver how far we have read: avail_event
+    if (event_idx) { // tell the driver how far we have read: avail_event
         (void)memory.write_obj(GuestAddress{used + 4 + 8ull * size}, last_avail_);
+        // The driver stores idx then loads avail_event; we store avail_event
+        // then load idx (next pop). Without a full fence both may skip the kick.
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
     p.kind = Popped::Kind::chain;
     return p;
 }

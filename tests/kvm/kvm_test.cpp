@@ -1,6 +1,6 @@
 // strata on this machine's /dev/kvm, driven as a user drives it: the strata
 // binary with the x86_64 test guests, checking exact output and exit status.
-#include "tests/support/expect.hpp"
+#include "tests/kvm/kvm_env.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,22 +18,12 @@ using strata::test::Outcome;
 using strata::test::expect_usage_error;
 using strata::test::slurp;
 
-namespace {
-
+namespace kvmtest {
 std::string strata_bin, guest_dir;
+} // namespace kvmtest
 
-std::string guest(const std::string &name) { return guest_dir + "/" + name; }
+using namespace kvmtest;
 
-Outcome run_strata(std::vector<std::string> args, std::chrono::milliseconds timeout = 10s) {
-    args.insert(args.begin(), strata_bin);
-    return strata::test::run(args, timeout);
-}
-
-std::string temp_path(const std::string &name) {
-    return (fs::temp_directory_path() / ("strata-kvm-" + std::to_string(::getpid()) + "-" + name)).string();
-}
-
-} // namespace
 
 TEST(Boot, HelloPrintsBootargsMemoryAndCpusFromTheDeviceTree) {
     auto o = run_strata({"run", "--kernel", guest("hello"), "--cmdline", "hello world", "--mem", "64M"});

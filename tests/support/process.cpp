@@ -27,13 +27,16 @@ bool drain(int fd, std::string &into) {
 }
 } // namespace
 
-Child spawn(const std::vector<std::string> &argv) {
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC))
+Child spawn(const std::vector<std::string> &argv, bool stdin_pipe) {
+    int out[2], err[2], in[2] = {-1, -1};
+    if (::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC) || (stdin_pipe && ::pipe2(in, O_CLOEXEC)))
         throw std::runtime_error("pipe2 failed");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (stdin_pipe)
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     std::vector<char *> args;
@@ -45,10 +48,13 @@ Child spawn(const std::vector<std::string> &argv) {
     posix_spawn_file_actions_destroy(&fa);
     ::close(out[1]);
     ::close(err[1]);
+    if (stdin_pipe)
+        ::close(in[0]);
     if (rc != 0)
         throw std::runtime_error("cannot start " + argv[0]);
     c.out_fd = out[0];
     c.err_fd = err[0];
+    c.in_fd = in[1];
     return c;
 }
 
@@ -91,6 +97,8 @@ Outcome finish(Child &child, std::chrono::milliseconds timeout, std::string alre
     o.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
     ::close(child.out_fd);
     ::close(child.err_fd);
+    if (child.in_fd >= 0)
+        ::close(child.in_fd);
     return o;
 }
 

@@ -18,10 +18,11 @@ struct Outcome {
 struct Child {
     int pid = -1;
     int out_fd = -1, err_fd = -1;
+    int in_fd = -1; // the write end of stdin when spawned with stdin_pipe
 };
 
-// Starts `argv` with stdin from /dev/null.
-Child spawn(const std::vector<std::string> &argv);
+// Starts `argv` with stdin from /dev/null, or from a pipe the test writes.
+Child spawn(const std::vector<std::string> &argv, bool stdin_pipe = false);
 // Reads stdout until `needle` appears or the timeout passes; returns what was read.
 std::string read_until(Child &child, const std::string &needle, std::chrono::milliseconds timeout);
 // Waits for exit (killing the child with SIGKILL after `timeout`).

@@ -6,7 +6,7 @@
 //   boot.base + 0x1000  PML4 (one entry per 512 GiB)
 //   boot.base + 0x2000  PDPTs, then (without 1 GiB pages) page directories
 //
-// The identity map covers [0, end of the highest RAM bank) with 1 GiB pages
+// The identity map covers [0, end of the highest region) with 1 GiB pages
 // when KVM offers them (CPUID 0x80000001 EDX.26), else 2 MiB pages.
 #include "vmm/arch/arch.hpp"
 
@@ -45,10 +45,13 @@ bool has_1g_pages(const std::vector<kvm_cpuid_entry2> &cpuid) {
     return it != cpuid.end() && (it->edx & (1u << 26));
 }
 
-std::uint64_t ram_end(const fdt::Layout &layout) {
+// The identity map covers RAM and every MMIO window of the map (the virtio
+// slots, IOAPIC and LAPIC lie below 4 GiB), so a guest can reach its devices
+// without building page tables of its own.
+std::uint64_t map_end(const fdt::Layout &layout) {
     std::uint64_t end = 0;
-    for (const auto &bank : layout.ram)
-        end = std::max(end, bank.end());
+    for (const auto &region : layout.regions)
+        end = std::max(end, region.end());
     return end;
 }
 
@@ -100,7 +103,7 @@ void setup_boot_memory(const GuestMemory &memory, const fdt::Layout &layout, con
     write_u64(memory, base + gdt_offset + 0x08, 0x00af'9b00'0000'ffff); // code: L, P, DPL0, exec/read
     write_u64(memory, base + gdt_offset + 0x10, 0x00cf'9300'0000'ffff); // data: G, D/B, P, read/write
 
-    const std::uint64_t end = ram_end(layout);
+    const std::uint64_t end = map_end(layout);
     const bool gig = has_1g_pages(kvm.supported_cpuid());
     const std::uint64_t pdpts = (end + (512ull << 30) - 1) / (512ull << 30);
     const std::uint64_t gibs = (end + (1ull << 30) - 1) >> 30;
