@@ -3,6 +3,7 @@
 // Everything the user could have got wrong is checked before the VM exists.
 #include "devices/console.hpp"
 #include "devices/exit_device.hpp"
+#include "devices/pl011.hpp"
 #include "devices/serial.hpp"
 #include "devices/virtio/blk.hpp"
 #include "devices/virtio/console.hpp"
@@ -18,6 +19,7 @@
 #include "tools/terminal.hpp"
 #include "vmm/arch/arch.hpp"
 #include "vmm/elf.hpp"
+#include "vmm/image.hpp"
 #include "vmm/vm.hpp"
 
 #include <boost/asio/signal_set.hpp>
@@ -118,6 +120,51 @@ std::vector<std::unique_ptr<virtio::Device>> make_virtio_devices(boost::asio::io
     return out;
 }
 
+// The console UART and the rest of the platform each architecture has:
+// x86_64 a 16550 and the exit ports, aarch64 a PL011 and a PL031.
+class PlatformDevices {
+public:
+    PlatformDevices(Vm &vm, const fdt::Layout &layout, devices::Console &console, devices::StopFn stop)
+        : irq_(vm.irq_line(layout.uart_irq)) {
+        auto out = [&console](std::span<const std::uint8_t> b) { console.write(b); };
+        if (layout.arch == fdt::Arch::x86_64) {
+            auto &x = x86_.emplace(out, irq_.get(), stop);
+            vm.add_pio("serial", x.serial);
+            vm.add_pio("debug-exit", x.debug_exit);
+            vm.add_pio("power-off", x.power_off);
+            vm.add_pio("null", x.null_port);
+        } else {
+            auto &a = arm_.emplace(out, irq_.get());
+            vm.add_mmio("pl011", a.uart);
+            vm.add_mmio("pl031", a.rtc);
+        }
+    }
+    void receive(std::span<const std::uint8_t> bytes) {
+        if (x86_)
+            x86_->serial.receive(bytes);
+        else
+            arm_->uart.receive(bytes);
+    }
+
+private:
+    struct X86 {
+        X86(devices::Serial16550::Output out, IrqLine *irq, devices::StopFn stop)
+            : serial(std::move(out), irq), debug_exit(stop), power_off(stop) {}
+        devices::Serial16550 serial;
+        devices::DebugExit debug_exit;
+        devices::PowerOff power_off;
+        devices::NullDevice null_port;
+    };
+    struct Arm {
+        Arm(devices::Pl011::Output out, IrqLine *irq) : uart(std::move(out), irq) {}
+        devices::Pl011 uart;
+        devices::Pl031 rtc;
+    };
+    std::unique_ptr<IrqLine> irq_;
+    std::optional<X86> x86_;
+    std::optional<Arm> arm_;
+};
+
 // One virtio-mmio slot wired up: the transport on the MMIO bus at the
 // Layout's window, an irqfd for its interrupt and an ioeventfd per queue.
 struct VirtioSlot {
@@ -170,8 +217,20 @@ int run_command(int argc, const char *const *argv) {
         kernel_file = elf::read_file(vm_opts["kernel"].as<std::string>(), "kernel");
     } else {
         kernel_file.assign(strata_demo_guest_start, strata_demo_guest_end);
+        if (kernel_file.empty())
+            throw UserError("this strata was built without its demo guest: give --kernel");
     }
-    const auto image = elf::parse(kernel_file, arch::elf_machine(), kernel_name);
+    if (image::detect(kernel_file) == image::Format::gzip)
+        kernel_file = image::gunzip(kernel_file, kernel_name);
+    const auto format = image::detect(kernel_file);
+    if (format == image::Format::arm64_image && spec.arch != fdt::Arch::aarch64)
+        throw UserError(kernel_name + " is an arm64 Image, but this VM is " + std::string(fdt::name(spec.arch)));
+    if (format != image::Format::elf && format != image::Format::arm64_image)
+        throw UserError(kernel_name + (spec.arch == fdt::Arch::aarch64
+                                           ? " is neither an ELF file nor an arm64 Image (plain or gzip)"
+                                           : " is not an ELF file"));
+    if (format == image::Format::elf) // checked now; an Image is placed once the map is known
+        (void)elf::parse(kernel_file, arch::elf_machine(), kernel_name);
 
     // Devices open their host files and taps now, so a bad path stops us
     // before any VM exists.
@@ -188,6 +247,9 @@ int run_command(int argc, const char *const *argv) {
         throw UserError("--cpus " + std::to_string(spec.cpus) + " is more than KVM allows here (" +
                         std::to_string(kvm.max_vcpus()) + ")");
     const fdt::Layout layout = fdt::plan(spec, arch::host_caps(kvm));
+    const auto image = format == image::Format::elf
+                           ? elf::parse(kernel_file, arch::elf_machine(), kernel_name)
+                           : image::parse_arm64(kernel_file, layout.ram.front().base, kernel_name);
     spdlog::info("VM type {} (IPA window {} bits: {}), host limit {} bits", layout.vm_type_bits, layout.ipa_bits,
                  layout.ipa_reason, layout.host.ipa_limit);
 
@@ -211,15 +273,7 @@ int run_command(int argc, const char *const *argv) {
             throw UserError("the initrd changed size while strata was starting");
     }
 
-    auto serial_irq = vm.irq_line(layout.uart_irq);
-    devices::Serial16550 serial([&console](std::span<const std::uint8_t> b) { console.write(b); }, serial_irq.get());
-    devices::DebugExit debug_exit(stop);
-    devices::PowerOff power_off(stop);
-    devices::NullDevice null_port;
-    vm.add_pio("serial", serial);
-    vm.add_pio("debug-exit", debug_exit);
-    vm.add_pio("power-off", power_off);
-    vm.add_pio("null", null_port);
+    PlatformDevices platform(vm, layout, console, stop);
 
     std::vector<std::unique_ptr<VirtioSlot>> virtio_slots;
     for (std::size_t i = 0; i < layout.virtio.size(); ++i)
@@ -242,7 +296,7 @@ int run_command(int argc, const char *const *argv) {
             if (virtio_console)
                 virtio_console->receive(*console_transport, b);
             else
-                serial.receive(b);
+                platform.receive(b);
         },
         [&] {
             spdlog::info("stopping on the console escape (Ctrl-A x)");

@@ -20,6 +20,7 @@ int checked_ioctl(int fd, unsigned long req, unsigned long arg, const char *name
 #define STRATA_IOCTL_VAL(fd, req, val, object)                                                     \
     ::strata::checked_ioctl((fd), (req), static_cast<unsigned long>(val), #req, (object))
 
+#if defined(__x86_64__)
 // linux/kvm.h declares its variable-length structs with __DECLARE_FLEX_ARRAY,
 // which in C++ adds a byte-sized empty struct: sizeof and the offset of the
 // array come out wrong, and with them the ioctl numbers that encode the size.
@@ -37,6 +38,7 @@ struct CpuidBuffer {
     CpuidHeader header{};
     kvm_cpuid_entry2 entries[256];
 };
+#endif
 
 class Kvm {
 public:

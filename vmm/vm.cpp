@@ -1,8 +1,6 @@
 // VM assembly and the vCPU run loop.
 #include "vmm/vm.hpp"
 
-#include "vmm/arch/arch.hpp"
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <spdlog/spdlog.h>
 
@@ -98,7 +96,7 @@ Vm::Vm(const Kvm &kvm, const fdt::Layout &layout)
         const auto &region = memory_.add(bank.name, GuestAddress{bank.base}, bank.size);
         vm_.set_memory_region(slot++, bank.base, bank.size, region.host());
     }
-    arch::setup_vm(kvm_, vm_, layout_);
+    arch_ = arch::setup_vm(kvm_, vm_, layout_);
 }
 
 void Vm::add_mmio(const std::string &name, BusDevice &device) {
@@ -144,8 +142,9 @@ void Vm::boot(std::uint64_t entry, std::span<const std::uint8_t> dtb) {
     arch::setup_boot_memory(memory_, layout_, kvm_);
     for (unsigned i = 0; i < layout_.cpus; ++i) {
         vcpus_.push_back(std::make_unique<VcpuFd>(kvm_, vm_, i));
-        arch::setup_vcpu(kvm_, *vcpus_.back(), layout_, entry, layout_.dtb.base);
+        arch::setup_vcpu(kvm_, vm_, *vcpus_.back(), layout_, entry, layout_.dtb.base);
     }
+    arch::after_vcpus(*arch_, layout_);
 }
 
 int Vm::run(boost::asio::io_context &io) {
@@ -214,16 +213,10 @@ void Vm::run_vcpu(VcpuFd &vcpu) {
             case KVM_EXIT_INTR:
                 break;
             case KVM_EXIT_SYSTEM_EVENT:
-                if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
-                    control_.request_stop(0);
-                    break;
-                }
-                if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
-                    spdlog::info("{}: the guest asked for a reset; strata stops the VM (exit 0)", vcpu.name());
-                    control_.request_stop(0);
-                    break;
-                }
-                fatal(exit_name(run->exit_reason));
+                if (auto status = arch::system_event(vcpu, *run))
+                    control_.request_stop(*status);
+                else
+                    fatal(exit_name(run->exit_reason));
                 break;
             default:
                 fatal(exit_name(run->exit_reason));

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "fdt/layout.hpp"
+#include "vmm/arch/arch.hpp"
 #include "vmm/bus.hpp"
 #include "vmm/guest_memory.hpp"
 #include "vmm/irq.hpp"
@@ -55,6 +56,7 @@ private:
     fdt::Layout layout_;
     VmFd vm_;
     GuestMemory memory_;
+    std::unique_ptr<arch::VmState> arch_; // the in-kernel interrupt controller
     Bus mmio_{"MMIO"};
     Bus pio_{"port I/O"};
     RunControl control_;

@@ -7,6 +7,8 @@
 #include "vmm/kvm.hpp"
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 namespace strata::arch {
@@ -24,14 +26,26 @@ std::uint16_t elf_machine();
 // Physical-address facts of this host for the planner.
 fdt::HostCaps host_caps(const Kvm &kvm);
 
+// Whatever an architecture keeps per VM (the vGIC device on aarch64).
+class VmState {
+public:
+    virtual ~VmState() = default;
+};
+
 // After KVM_CREATE_VM and the memslots, before any vCPU: interrupt controller etc.
-void setup_vm(const Kvm &kvm, const VmFd &vm, const fdt::Layout &layout);
+std::unique_ptr<VmState> setup_vm(const Kvm &kvm, const VmFd &vm, const fdt::Layout &layout);
 
 // Architecture state every vCPU needs before the first KVM_RUN (boot tables in
 // RAM are written once, by setup_boot_memory).
 void setup_boot_memory(const GuestMemory &memory, const fdt::Layout &layout, const Kvm &kvm);
-void setup_vcpu(const Kvm &kvm, VcpuFd &vcpu, const fdt::Layout &layout, std::uint64_t entry,
+void setup_vcpu(const Kvm &kvm, const VmFd &vm, VcpuFd &vcpu, const fdt::Layout &layout, std::uint64_t entry,
                 std::uint64_t dtb);
+// Once every vCPU exists (the vGIC is initialised here on aarch64).
+void after_vcpus(VmState &state, const fdt::Layout &layout);
+
+// The exit status a KVM_EXIT_SYSTEM_EVENT asks for, or nullopt when it is a
+// crash the run loop reports with registers.
+std::optional<int> system_event(VcpuFd &vcpu, const kvm_run &run);
 
 // One line with the registers that explain a crash (program counter first).
 std::string describe_registers(VcpuFd &vcpu);

@@ -14,6 +14,7 @@
 #include "fdt/user_error.hpp"
 
 #include <elf.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 
 #include <algorithm>
@@ -88,13 +89,26 @@ fdt::HostCaps host_caps(const Kvm &kvm) {
     return {bits, bits};
 }
 
-void setup_vm(const Kvm &, const VmFd &vm, const fdt::Layout &layout) {
+std::unique_ptr<VmState> setup_vm(const Kvm &, const VmFd &vm, const fdt::Layout &layout) {
     if (layout.find("tss") == nullptr)
         for (const auto &r : layout.regions)
             if (r.base < tss_address + 3 * page && tss_address < r.end())
                 throw std::logic_error("region " + r.name + " overlaps KVM's TSS pages");
     STRATA_IOCTL_VAL(vm.fd(), KVM_SET_TSS_ADDR, tss_address, "the VM");
     STRATA_IOCTL_VAL(vm.fd(), KVM_CREATE_IRQCHIP, 0, "the VM");
+    return std::make_unique<VmState>();
+}
+
+void after_vcpus(VmState &, const fdt::Layout &) {}
+
+std::optional<int> system_event(VcpuFd &vcpu, const kvm_run &run) {
+    switch (run.system_event.type) {
+    case KVM_SYSTEM_EVENT_SHUTDOWN: return 0;
+    case KVM_SYSTEM_EVENT_RESET:
+        spdlog::info("{}: the guest asked for a reset; strata stops the VM (exit 0)", vcpu.name());
+        return 0;
+    default: return std::nullopt;
+    }
 }
 
 void setup_boot_memory(const GuestMemory &memory, const fdt::Layout &layout, const Kvm &kvm) {
@@ -129,7 +143,7 @@ void setup_boot_memory(const GuestMemory &memory, const fdt::Layout &layout, con
     }
 }
 
-void setup_vcpu(const Kvm &kvm, VcpuFd &vcpu, const fdt::Layout &layout, std::uint64_t entry,
+void setup_vcpu(const Kvm &kvm, const VmFd &, VcpuFd &vcpu, const fdt::Layout &layout, std::uint64_t entry,
                 std::uint64_t dtb) {
     const std::string &who = vcpu.name();
     // CPUID: what KVM supports, with this vCPU's APIC ID.
