@@ -2,6 +2,7 @@
 #include "devices/pl011.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <ctime>
 
@@ -18,12 +19,17 @@ constexpr std::uint32_t fr_rxfe = 1u << 4, fr_txfe = 1u << 7;
 constexpr std::uint32_t int_rx = 1u << 4, int_tx = 1u << 5, int_rt = 1u << 6;
 constexpr std::size_t rx_limit = 4096;
 
-// PrimeCell identification registers at 0xfe0..0xffc: the part number and
-// the "PrimeCell" cell ID the amba bus checks.
-std::uint32_t primecell_id(std::uint64_t offset, std::uint32_t part) {
-    const std::uint8_t id[8] = {static_cast<std::uint8_t>(part & 0xff), static_cast<std::uint8_t>(part >> 8),
-                                0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
-    return id[(offset - 0xfe0) / 4];
+// PrimeCell identification registers at 0xfe0..0xffc: four peripheral ID
+// bytes (part number, designer Arm, revision) and the "PrimeCell" cell ID the
+// amba bus checks.
+using PeriphId = std::array<std::uint8_t, 4>;
+constexpr PeriphId pl011_id{0x11, 0x10, 0x14, 0x00}; // PL011 r1p5
+constexpr PeriphId pl031_id{0x31, 0x10, 0x04, 0x00}; // PL031 r0
+
+std::uint32_t primecell_id(std::uint64_t offset, const PeriphId &periph) {
+    constexpr std::uint8_t cell[4] = {0x0d, 0xf0, 0x05, 0xb1};
+    const std::size_t i = (offset - 0xfe0) / 4;
+    return i < 4 ? periph[i] : cell[i - 4];
 }
 
 // Accesses are 32-bit registers; narrower reads see the low bytes.
@@ -62,7 +68,7 @@ void Pl011::receive(std::span<const std::uint8_t> bytes) {
 
 std::uint32_t Pl011::read_reg(std::uint64_t offset) {
     if (offset >= 0xfe0 && offset < 0x1000)
-        return primecell_id(offset, 0x011);
+        return primecell_id(offset, pl011_id);
     switch (offset) {
     case uartdr: {
         if (rx_.empty())
@@ -121,7 +127,7 @@ void Pl031::read(std::uint64_t offset, std::span<std::uint8_t> data) {
     std::lock_guard lock(mutex_);
     std::uint32_t v = 0;
     if (offset >= 0xfe0 && offset < 0x1000)
-        v = primecell_id(offset, 0x031);
+        v = primecell_id(offset, pl031_id);
     else if (offset == 0x000) // RTCDR
         v = static_cast<std::uint32_t>(std::time(nullptr) + offset_);
     else if (offset == 0x004) // RTCMR
