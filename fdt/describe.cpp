@@ -123,6 +123,9 @@ std::string describe(const Layout &l) {
     out += "\n  physical address window: " + std::to_string(l.ipa_bits) + " bits (" + l.ipa_reason +
            ")\n";
     out += "  KVM_CREATE_VM type IPA bits: " + vm_type(l) + "\n";
+    if (l.arch == Arch::aarch64)
+        out += "  advertised PARange: " + std::to_string(l.pa_range) + " bits (" +
+               (l.pa_range_set ? "--pa-range" : "the CPU's") + "; what the guest's own guests may use)\n";
     out += "  host: " + std::string(l.arch == Arch::aarch64 ? "IPA" : "physical address") +
            " limit " + std::to_string(l.host.ipa_limit) + " bits, PARange " +
            std::to_string(l.host.pa_range) + " bits\n";
@@ -136,6 +139,9 @@ std::string to_json(const Layout &l) {
         out += ", \"gic\": " + quoted(gic_name(l)) + ", \"el2\": " + (l.el2 ? "true" : "false");
     out += ", \"ipa_bits\": " + num(l.ipa_bits) + ", \"vm_type_bits\": " + num(l.vm_type_bits) +
            ", \"ipa_reason\": " + quoted(l.ipa_reason) +
+           (l.arch == Arch::aarch64 ? ", \"pa_range\": " + num(l.pa_range) +
+                                          ", \"pa_range_set\": " + (l.pa_range_set ? "true" : "false")
+                                    : std::string()) +
            ", \"host\": {\"ipa_limit\": " + num(l.host.ipa_limit) +
            ", \"pa_range\": " + num(l.host.pa_range) + "}";
     out += ", \"regions\": [";

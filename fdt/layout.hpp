@@ -30,8 +30,12 @@ struct MachineSpec {
     std::vector<DeviceKind> virtio; // in slot order
     GicVersion gic = GicVersion::v3;
     bool el2 = false;
+    bool e2h0 = false; // with el2: no VHE in the guest hypervisor
     std::uint64_t initrd_size = 0;
     IpaRequest ipa;
+    // aarch64: the PARange the guest reads in ID_AA64MMFR0_EL1 (--pa-range);
+    // unset: the CPU's, which KVM leaves as it is.
+    std::optional<unsigned> pa_range;
 };
 
 // Physical address sizes in bits. arm64: the KVM IPA limit and the CPU's
@@ -85,8 +89,13 @@ struct Layout {
     unsigned vm_type_bits = 0; // what KVM_CREATE_VM gets: 0 = legacy
     std::string ipa_reason;
     HostCaps host;
+    // aarch64: the PARange advertised to the guest, in bits: a number apart
+    // from ipa_bits (the window KVM backs), never merged with it.
+    unsigned pa_range = 0;
+    bool pa_range_set = false; // from --pa-range (else the CPU's)
     GicVersion gic = GicVersion::v3; // aarch64
     bool el2 = false;                // aarch64: vCPUs start at EL2 (guest hypervisor)
+    bool e2h0 = false;               // aarch64, el2: KVM_ARM_VCPU_HAS_EL2_E2H0
     std::uint32_t uart_irq = 0; // x86_64: GSI of the 8250 at "serial"; aarch64: SPI of the PL011
     std::uint32_t rtc_irq = 0;  // aarch64: SPI of the PL031 (x86_64 has no RTC: 0)
 

@@ -209,6 +209,7 @@ Layout place_arm(const MachineSpec &spec) {
     Layout l;
     l.gic = spec.gic;
     l.el2 = spec.el2;
+    l.e2h0 = spec.e2h0;
     if (spec.gic == GicVersion::v3) {
         add(l, "gic-dist", kGicDist, 64 * KiB, RegionKind::irqchip);
         add(l, "gic-redist", kGicRedist, spec.cpus * kRedistPerCpu, RegionKind::irqchip);
@@ -406,9 +407,29 @@ unsigned max_virtio(Arch arch) {
     return arch == Arch::x86_64 ? static_cast<unsigned>(x86::kVirtioGsis.size()) : arm::kMaxVirtio;
 }
 
+// The PARange the guest reads: the CPU's, or a lower one asked for.
+void choose_pa_range(Layout &l, const MachineSpec &spec, const HostCaps &host) {
+    l.pa_range = host.pa_range;
+    if (spec.pa_range) {
+        if (spec.arch != Arch::aarch64)
+            throw UserError("--pa-range sets the PARange an arm64 guest reads; x86_64 has no such register");
+        constexpr unsigned valid[] = {32, 36, 40, 42, 44, 48, 52, 56};
+        if (std::find(std::begin(valid), std::end(valid), *spec.pa_range) == std::end(valid))
+            throw UserError("--pa-range " + std::to_string(*spec.pa_range) +
+                            " is not a PARange size: use 32, 36, 40, 42, 44, 48, 52 or 56");
+        if (*spec.pa_range > host.pa_range)
+            throw UserError("--pa-range " + std::to_string(*spec.pa_range) + " is above this CPU's PARange of " +
+                            std::to_string(host.pa_range) + " bits and KVM only lets it be lowered: use --pa-range " +
+                            std::to_string(host.pa_range) + " or less");
+        l.pa_range = *spec.pa_range;
+        l.pa_range_set = true;
+    }
+}
+
 Layout plan(const MachineSpec &spec, const HostCaps &host) {
     Layout l = place(spec, host);
     choose_window(l, spec, host);
+    choose_pa_range(l, spec, host);
     return l;
 }
 

@@ -98,6 +98,9 @@ po::options_description machine_options() {
          "physical address window: auto (smallest that fits), max (host limit), 0 (legacy 40) or N")
         ("gic", po::value<std::string>()->default_value("v3"), "aarch64 interrupt controller: v3 or v2")
         ("el2", po::bool_switch(), "aarch64: run a guest hypervisor (vCPUs start at EL2)")
+        ("e2h0", po::bool_switch(), "aarch64, with --el2: a guest hypervisor without VHE (HCR_EL2.E2H = 0)")
+        ("pa-range", po::value<std::string>(),
+         "aarch64: the PARange (bits) the guest reads in ID_AA64MMFR0_EL1; only lowering is possible")
         ("initrd", po::value<std::string>(), "initial ramdisk, placed in RAM and named in /chosen")
         ("blk", po::value<std::vector<std::string>>()->composing(), "virtio block device PATH[,ro][,id=NAME] (repeatable)")
         ("net", po::value<std::vector<std::string>>()->composing(), "virtio net device tap=NAME[,mac=MAC] (repeatable)")
@@ -149,6 +152,11 @@ fdt::MachineSpec machine_spec(const po::variables_map &vm) {
         throw UserError("--gic wants v3 or v2, not '" + gic + "'");
     spec.gic = gic == "v3" ? fdt::GicVersion::v3 : fdt::GicVersion::v2;
     spec.el2 = vm["el2"].as<bool>();
+    spec.e2h0 = vm["e2h0"].as<bool>();
+    if (spec.e2h0 && !spec.el2)
+        throw UserError("--e2h0 only makes sense with --el2");
+    if (vm.count("pa-range"))
+        spec.pa_range = parse_count(vm["pa-range"].as<std::string>(), "pa-range");
     if (spec.arch != fdt::Arch::aarch64 && (spec.el2 || vm.count("ram-base") || !vm["gic"].defaulted()))
         throw UserError("--el2, --gic and --ram-base are aarch64 options; this machine is x86_64");
     if (vm.count("initrd")) {

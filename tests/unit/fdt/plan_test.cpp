@@ -375,6 +375,7 @@ TEST(PlanText, JsonCarriesTheSameContent) {
         json.rfind("{\"arch\": \"aarch64\", \"cpus\": 1, \"gic\": \"v3\", \"el2\": false, "
                    "\"ipa_bits\": 32, "
                    "\"vm_type_bits\": 32, \"ipa_reason\": \"smallest window that holds the map\", "
+                   "\"pa_range\": 40, \"pa_range_set\": false, "
                    "\"host\": {\"ipa_limit\": 40, \"pa_range\": 40}, \"regions\": [",
                    0),
         0u);
@@ -386,6 +387,59 @@ TEST(PlanText, JsonCarriesTheSameContent) {
     EXPECT_NE(
         json.find("{\"name\": \"virtio0\", \"kind\": \"blk\", \"base\": 167772160, \"irq\": 16}"),
         std::string::npos);
+}
+
+// --pa-range: the PARange the guest reads is a number apart from the window.
+TEST(PlanPaRange, DefaultsToTheCpusPaRange) {
+    HostCaps caps{48, 52};
+    const Layout l = plan(arm(1 * GiB, 1, 1), caps);
+    EXPECT_EQ(l.pa_range, 52u);
+    EXPECT_FALSE(l.pa_range_set);
+    EXPECT_EQ(l.ipa_bits, 32u);
+}
+
+TEST(PlanPaRange, LowerValueIsKeptApartFromTheWindow) {
+    MachineSpec spec = arm(1 * GiB, 1, 1);
+    spec.pa_range = 48;
+    spec.ipa = {IpaRequest::Kind::exact, 36};
+    const Layout l = plan(spec, HostCaps{48, 52});
+    EXPECT_EQ(l.pa_range, 48u);
+    EXPECT_TRUE(l.pa_range_set);
+    EXPECT_EQ(l.ipa_bits, 36u);
+    const std::string text = describe(l);
+    EXPECT_NE(text.find("  physical address window: 36 bits (asked for (--ipa-bits 36))\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("  advertised PARange: 48 bits (--pa-range; what the guest's own guests may use)\n"),
+              std::string::npos)
+        << text;
+}
+
+TEST(PlanPaRange, RaisingAboveTheCpuIsRefused) {
+    MachineSpec spec = arm(1 * GiB, 1, 1);
+    spec.pa_range = 52;
+    try {
+        plan(spec, HostCaps{48, 48});
+        FAIL();
+    } catch (const UserError &e) {
+        EXPECT_STREQ(e.what(), "--pa-range 52 is above this CPU's PARange of 48 bits and KVM only lets it be "
+                               "lowered: use --pa-range 48 or less");
+    }
+}
+
+TEST(PlanPaRange, ValueThatIsNoPaRangeSizeIsRefused) {
+    MachineSpec spec = arm(1 * GiB, 1, 1);
+    spec.pa_range = 41;
+    try {
+        plan(spec, HostCaps{48, 48});
+        FAIL();
+    } catch (const UserError &e) {
+        EXPECT_STREQ(e.what(), "--pa-range 41 is not a PARange size: use 32, 36, 40, 42, 44, 48, 52 or 56");
+    }
+}
+
+TEST(PlanPaRange, X86HasNoPaRangeToSet) {
+    MachineSpec spec = x86(64 * 1024 * 1024, 1, 0);
+    spec.pa_range = 40;
+    EXPECT_THROW(plan(spec, host(48)), UserError);
 }
 
 } // namespace

@@ -9,10 +9,13 @@
 // like x86's debug-exit port; CRASH -> exit 4 with the registers.
 #include "vmm/arch/arch.hpp"
 
+#include "fdt/user_error.hpp"
+
 #include <elf.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 
+#include <algorithm>
 #include <cstddef>
 
 namespace strata::arch {
@@ -32,7 +35,11 @@ constexpr std::uint64_t reg_far_el1 = ARM64_SYS_REG(3, 0, 6, 0, 0);
 
 constexpr std::uint32_t psci_reset2_vendor = 0x8000'0000;
 constexpr std::uint32_t vgic_nr_irqs = 128; // SGIs, PPIs and 96 SPIs: the map uses far fewer
-constexpr unsigned vcpu_feature_el2 = 7;    // KVM_ARM_VCPU_HAS_EL2 (Linux 6.16 uapi)
+constexpr unsigned vcpu_feature_el2 = 7;      // KVM_ARM_VCPU_HAS_EL2 (Linux 6.16 uapi)
+constexpr unsigned vcpu_feature_el2_e2h0 = 8; // KVM_ARM_VCPU_HAS_EL2_E2H0
+constexpr long cap_arm_el2 = 240, cap_arm_el2_e2h0 = 241;
+constexpr std::uint32_t maintenance_ppi = 9; // INTID 25, as the device tree says
+constexpr std::uint32_t vgic_grp_maint_irq = 9; // KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ (Linux 6.16 uapi)
 
 std::uint64_t get_reg(const VcpuFd &vcpu, std::uint64_t id) {
     std::uint64_t value = 0;
@@ -46,7 +53,7 @@ void set_reg(const VcpuFd &vcpu, std::uint64_t id, std::uint64_t value) {
     STRATA_IOCTL(vcpu.fd(), KVM_SET_ONE_REG, &reg, vcpu.name());
 }
 
-void init_vcpu(const VmFd &vm, const VcpuFd &vcpu, bool powered_off, bool el2) {
+void init_vcpu(const VmFd &vm, const VcpuFd &vcpu, bool powered_off, bool el2, bool e2h0 = false) {
     kvm_vcpu_init init{};
     STRATA_IOCTL(vm.fd(), KVM_ARM_PREFERRED_TARGET, &init, "the VM");
     init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
@@ -54,6 +61,8 @@ void init_vcpu(const VmFd &vm, const VcpuFd &vcpu, bool powered_off, bool el2) {
         init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
     if (el2)
         init.features[0] |= 1u << vcpu_feature_el2;
+    if (e2h0)
+        init.features[0] |= 1u << vcpu_feature_el2_e2h0;
     STRATA_IOCTL(vcpu.fd(), KVM_ARM_VCPU_INIT, &init, vcpu.name());
 }
 
@@ -62,6 +71,25 @@ unsigned parange_bits(std::uint64_t mmfr0) {
     constexpr unsigned bits[] = {32, 36, 40, 42, 44, 48, 52, 56};
     const unsigned enc = mmfr0 & 0xf;
     return enc < 8 ? bits[enc] : 0;
+}
+
+// KVM lets userspace lower ID_AA64MMFR0_EL1.PARange (Linux >= 6.7); an
+// older kernel refuses the write, and strata reports that rather than run
+// the guest with a PARange it did not ask for.
+void set_pa_range(const VcpuFd &vcpu, unsigned bits) {
+    constexpr unsigned encodings[] = {32, 36, 40, 42, 44, 48, 52, 56};
+    const auto *it = std::find(std::begin(encodings), std::end(encodings), bits);
+    const auto enc = static_cast<std::uint64_t>(it - std::begin(encodings));
+    const std::uint64_t mmfr0 = (get_reg(vcpu, reg_id_aa64mmfr0) & ~std::uint64_t{0xf}) | enc;
+    kvm_one_reg reg{reg_id_aa64mmfr0, reinterpret_cast<std::uint64_t>(&mmfr0)};
+    if (::ioctl(vcpu.fd(), KVM_SET_ONE_REG, &reg) < 0)
+        throw std::system_error(errno, std::generic_category(),
+                                "KVM_SET_ONE_REG (ID_AA64MMFR0_EL1.PARange = " + std::to_string(bits) + " bits) on " +
+                                    vcpu.name() + ": this kernel refuses to change the advertised PARange");
+    if ((get_reg(vcpu, reg_id_aa64mmfr0) & 0xf) != enc)
+        throw std::system_error(EINVAL, std::generic_category(),
+                                "KVM_SET_ONE_REG on " + vcpu.name() + " did not take the PARange of " +
+                                    std::to_string(bits) + " bits");
 }
 
 class Gic final : public VmState {
@@ -83,6 +111,10 @@ public:
             set_addr(KVM_VGIC_V2_ADDR_TYPE_CPU, region(layout, "gic-cpu"), what);
         std::uint32_t nr_irqs = vgic_nr_irqs;
         set_attr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs, what);
+        if (layout.el2) { // the guest hypervisor's own vGIC signals through this PPI
+            std::uint32_t intid = 16 + maintenance_ppi;
+            set_attr(vgic_grp_maint_irq, 0, &intid, what);
+        }
         what_ = what;
     }
     void init() { set_attr(KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, nullptr, what_); }
@@ -124,7 +156,12 @@ fdt::HostCaps host_caps(const Kvm &kvm) {
     return caps;
 }
 
-std::unique_ptr<VmState> setup_vm(const Kvm &, const VmFd &vm, const fdt::Layout &layout) {
+std::unique_ptr<VmState> setup_vm(const Kvm &kvm, const VmFd &vm, const fdt::Layout &layout) {
+    if (layout.el2 && kvm.check_extension(cap_arm_el2) <= 0)
+        throw UserError("--el2 needs a host whose KVM runs guest hypervisors (KVM_CAP_ARM_EL2: Linux >= 6.16 "
+                        "booted with kvm-arm.mode=nested on a CPU with FEAT_NV2); this one does not");
+    if (layout.e2h0 && kvm.check_extension(cap_arm_el2_e2h0) <= 0)
+        throw UserError("--e2h0 needs KVM_CAP_ARM_EL2_E2H0, which this host's KVM does not offer");
     return std::make_unique<Gic>(vm, layout);
 }
 
@@ -133,7 +170,9 @@ void setup_boot_memory(const GuestMemory &, const fdt::Layout &, const Kvm &) {}
 void setup_vcpu(const Kvm &, const VmFd &vm, VcpuFd &vcpu, const fdt::Layout &layout, std::uint64_t entry,
                 std::uint64_t dtb) {
     // Secondaries wait, powered off, for the guest's PSCI CPU_ON.
-    init_vcpu(vm, vcpu, vcpu.index() != 0, layout.el2);
+    init_vcpu(vm, vcpu, vcpu.index() != 0, layout.el2, layout.e2h0);
+    if (layout.pa_range_set)
+        set_pa_range(vcpu, layout.pa_range);
     if (vcpu.index() != 0)
         return;
     set_reg(vcpu, reg_pc, entry);
