@@ -26,6 +26,7 @@ Commands:
   run     boot a guest kernel (or the built-in demo guest) and run it
   plan    print the memory map and physical address window for a machine
   dtb     write the device tree for a machine (no KVM needed)
+  caps    report what this host offers: address sizes, EL2 guests, own window
   help    show this help; `strata COMMAND --help` explains a command
 
 Options:
@@ -56,6 +57,8 @@ int main(int argc, char **argv) {
             return strata::cli::plan_command(argc - 1, argv + 1);
         if (command == "dtb")
             return strata::cli::dtb_command(argc - 1, argv + 1);
+        if (command == "caps")
+            return strata::cli::caps_command(argc - 1, argv + 1);
         throw strata::UserError("unknown command '" + command + "': see `strata help`");
     } catch (const strata::UserError &e) {
         std::cerr << "strata: " << e.what() << '\n';

@@ -180,6 +180,22 @@ TEST(Cli, VersionPrintsTheVersion) {
     EXPECT_EQ(o.out.rfind("strata ", 0), 0u);
 }
 
+TEST(Caps, ReportsAddressSizesAndTheOwnWindowApart) {
+    auto o = run_strata({"caps"});
+    EXPECT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.out.rfind("arch                      x86_64\nkvm_api_version           12\n", 0), 0u) << o.out;
+    EXPECT_NE(o.out.find("\nkvm_physical_address_bits 48\n"), std::string::npos) << o.out; // TESTBED §1
+    EXPECT_NE(o.out.find("\ninside_vm                 yes (CPUID hypervisor bit"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("\nown_window_bits           "), std::string::npos) << o.out;
+}
+
+TEST(Caps, JsonHasTheSameFacts) {
+    auto o = run_strata({"caps", "--json"});
+    EXPECT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.out.rfind("{\"arch\": \"x86_64\", \"kvm_api_version\": \"12\", ", 0), 0u) << o.out;
+    EXPECT_NE(o.out.find("\"kvm_physical_address_bits\": \"48\""), std::string::npos) << o.out;
+}
+
 int main(int argc, char **argv) {
     ::testing::InitGoogleTest(&argc, argv);
     if (argc != 3) {

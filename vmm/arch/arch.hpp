@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace strata::arch {
 
@@ -49,6 +51,11 @@ std::optional<int> system_event(VcpuFd &vcpu, const kvm_run &run);
 
 // One line with the registers that explain a crash (program counter first).
 std::string describe_registers(VcpuFd &vcpu);
+
+// What this host's CPU and KVM offer, as (name, value) lines for `strata caps`:
+// physical address sizes, guest-hypervisor support, whether strata itself runs
+// in a VM. Names are stable (they are the JSON keys).
+std::vector<std::pair<std::string, std::string>> describe_host(const Kvm &kvm);
 
 // Raise or lower an interrupt line of the in-kernel irqchip.
 void set_irq_line(const VmFd &vm, std::uint32_t irq, bool level);

@@ -211,6 +211,29 @@ std::string describe_registers(VcpuFd &vcpu) {
     return buf;
 }
 
+std::vector<std::pair<std::string, std::string>> describe_host(const Kvm &kvm) {
+    std::vector<std::pair<std::string, std::string>> facts;
+    const fdt::HostCaps caps = host_caps(kvm);
+    facts.emplace_back("ipa_limit_bits", std::to_string(caps.ipa_limit) +
+                                             (kvm.check_extension(KVM_CAP_ARM_VM_IPA_SIZE) > 0 ? "" : " (no capability)"));
+    facts.emplace_back("cpu_pa_range_bits", std::to_string(caps.pa_range));
+    facts.emplace_back("el2_guests", kvm.check_extension(cap_arm_el2) > 0 ? "yes" : "no");
+    facts.emplace_back("el2_e2h0_guests", kvm.check_extension(cap_arm_el2_e2h0) > 0 ? "yes" : "no");
+    // Whether --pa-range can work: lower PARange on a scratch vCPU and read it back.
+    std::string writable = "no";
+    try {
+        VmFd scratch(kvm, 0);
+        VcpuFd vcpu(kvm, scratch, 0);
+        init_vcpu(scratch, vcpu, false, false);
+        set_pa_range(vcpu, 32);
+        writable = "yes";
+    } catch (const std::system_error &e) {
+        writable = std::string("no (") + e.code().message() + ")";
+    }
+    facts.emplace_back("pa_range_writable", writable);
+    return facts;
+}
+
 void set_irq_line(const VmFd &vm, std::uint32_t spi, bool level) {
     kvm_irq_level l{};
     l.irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | (32 + spi);

@@ -13,12 +13,14 @@
 #include "fdt/text.hpp"
 #include "fdt/user_error.hpp"
 
+#include <cpuid.h>
 #include <elf.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 namespace strata::arch {
@@ -197,6 +199,27 @@ std::string describe_registers(VcpuFd &vcpu) {
                   r.rip, r.rsp, r.rflags, r.rax, r.rdi, r.rsi, s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
                   s.cs.selector);
     return buf;
+}
+
+std::vector<std::pair<std::string, std::string>> describe_host(const Kvm &kvm) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    std::vector<std::pair<std::string, std::string>> facts;
+    if (__get_cpuid(0x8000'0008, &a, &b, &c, &d))
+        facts.emplace_back("cpu_physical_address_bits", std::to_string(a & 0xff));
+    facts.emplace_back("kvm_physical_address_bits", std::to_string(host_caps(kvm).ipa_limit));
+    __get_cpuid(1, &a, &b, &c, &d);
+    std::string inside = "no";
+    if (c & (1u << 31)) { // CPUID.1:ECX.hypervisor, and the vendor at 0x40000000
+        char vendor[13] = {};
+        __cpuid(0x4000'0000, a, b, c, d);
+        std::memcpy(vendor, &b, 4);
+        std::memcpy(vendor + 4, &c, 4);
+        std::memcpy(vendor + 8, &d, 4);
+        inside = std::string("yes (CPUID hypervisor bit, vendor \"") + vendor + "\")";
+    }
+    facts.emplace_back("inside_vm", inside);
+    facts.emplace_back("el2_guests", "no (an arm64 feature)");
+    return facts;
 }
 
 void set_irq_line(const VmFd &vm, std::uint32_t irq, bool level) {
