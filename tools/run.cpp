@@ -14,6 +14,7 @@
 #include "fdt/dtb.hpp"
 #include "fdt/plan.hpp"
 #include "fdt/user_error.hpp"
+#include "nested/trace.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
 #include "tools/terminal.hpp"
@@ -82,7 +83,10 @@ po::options_description run_options() {
     d.add_options()
         ("kernel", po::value<std::string>(), "guest kernel (ELF64); default: the built-in demo guest")
         ("cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)")
-        ("log-level", po::value<std::string>()->default_value("warn"), "error, warn, info or debug");
+        ("log-level", po::value<std::string>()->default_value("warn"), "error, warn, info or debug")
+        ("trace-s2", po::bool_switch(),
+         "with --el2: when the VM stops, print the guest hypervisor's stage-2 translations, "
+         "flagging outputs beyond strata's IPA window");
     d.add(machine_options());
     return d;
 }
@@ -206,6 +210,8 @@ int run_command(int argc, const char *const *argv) {
     if (spec.arch != arch::host_arch)
         throw UserError(std::string("strata run starts ") + std::string(fdt::name(arch::host_arch)) +
                         " VMs on this host; use strata dtb or plan for " + std::string(fdt::name(spec.arch)));
+    if (vm_opts["trace-s2"].as<bool>() && !spec.el2)
+        throw UserError("--trace-s2 shows a guest hypervisor's stage-2: it needs --el2");
     if (vm_opts.count("host-ipa-limit") || vm_opts.count("host-pa-range"))
         throw UserError("--host-ipa-limit and --host-pa-range are for strata dtb and plan; run uses this host's KVM");
 
@@ -302,7 +308,14 @@ int run_command(int argc, const char *const *argv) {
             spdlog::info("stopping on the console escape (Ctrl-A x)");
             stop(0);
         });
-    return vm.run(io);
+    const int status = vm.run(io);
+    if (vm_opts["trace-s2"].as<bool>()) {
+        if (auto s2 = arch::stage2_state(vm.vcpu(0)))
+            std::cerr << nested::trace_stage2(vm.memory(), {s2->vtcr, s2->vttbr}, s2->pa_range, layout.ipa_bits);
+        else
+            std::cerr << "strata: --trace-s2: vCPU 0 has no EL2 state (run with --el2)\n";
+    }
+    return status;
 }
 
 } // namespace strata::cli

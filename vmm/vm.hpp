@@ -49,6 +49,9 @@ public:
     // requested; joins every thread and returns the exit status.
     int run(boost::asio::io_context &io);
 
+    // After run(): the vCPUs are stopped but still there to inspect.
+    VcpuFd &vcpu(std::size_t index) { return *vcpus_.at(index); }
+
 private:
     void run_vcpu(VcpuFd &vcpu);
 

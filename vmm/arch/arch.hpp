@@ -57,6 +57,14 @@ std::string describe_registers(VcpuFd &vcpu);
 // in a VM. Names are stable (they are the JSON keys).
 std::vector<std::pair<std::string, std::string>> describe_host(const Kvm &kvm);
 
+// A guest hypervisor's stage-2 registers (aarch64 EL2 vCPUs: VTCR_EL2,
+// VTTBR_EL2, and the PARange it reads), or nullopt where there are none.
+struct Stage2State {
+    std::uint64_t vtcr = 0, vttbr = 0;
+    unsigned pa_range = 0;
+};
+std::optional<Stage2State> stage2_state(VcpuFd &vcpu);
+
 // Raise or lower an interrupt line of the in-kernel irqchip.
 void set_irq_line(const VmFd &vm, std::uint32_t irq, bool level);
 

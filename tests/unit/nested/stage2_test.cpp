@@ -2,6 +2,7 @@
 // exact outputs per granule and start level, each fault kind at its level,
 // compose() against L1's IPA window, and the bounded enumeration.
 #include "nested/stage2.hpp"
+#include "nested/trace.hpp"
 #include "table_builder.hpp"
 
 #include <gtest/gtest.h>
@@ -445,6 +446,26 @@ TEST_F(Stage2, TableOutsideRamIsAWalkOutsideRamAtTheNextLevel) {
     ASSERT_TRUE(b.put(0x4000'0000, 1, table_desc(0xffff'ffff'f000)));
     EXPECT_TRUE(faults_with(walk(b, 0x1000), FaultKind::walk_outside_ram, 2));
     EXPECT_TRUE(faults_with(walk(b, 0x7fff'ffff), FaultKind::walk_outside_ram, 2));
+}
+
+// --- the --trace-s2 report ----------------------------------------------------
+
+TEST_F(Stage2, TraceListsEachRangeAndFlagsThoseBeyondTheWindow) {
+    auto b = builder(Granule::k4, 32, 1);
+    ASSERT_TRUE(b.map(0x1000, 0x8000'0000, 3, S2Perm::read_write));
+    ASSERT_TRUE(b.map(0x2000, 0x10'0000'0000, 3, S2Perm::read_only)); // beyond a 36-bit window
+    const std::string report = trace_stage2(memory, b.registers(), 48, 36);
+    EXPECT_NE(report.find("IPA 0x000000001000 -> 0x000080000000        0x1000 bytes  rw\n"), std::string::npos)
+        << report;
+    EXPECT_NE(report.find("IPA 0x000000002000 -> 0x001000000000        0x1000 bytes  r-  BEYOND WINDOW\n"),
+              std::string::npos)
+        << report;
+    EXPECT_NE(report.find("  2 ranges mapped, 1 beyond the window\n"), std::string::npos) << report;
+}
+
+TEST_F(Stage2, TraceOfAnUnusableConfigurationSaysWhy) {
+    const std::string report = trace_stage2(memory, {make_vtcr(Granule::k4, 32, 3), ram_base}, 48, 36);
+    EXPECT_NE(report.find("  no usable stage-2: "), std::string::npos) << report;
 }
 
 // --- compose(): L2 IPA -> L1 IPA, checked against L1's window ---------------

@@ -234,6 +234,20 @@ std::vector<std::pair<std::string, std::string>> describe_host(const Kvm &kvm) {
     return facts;
 }
 
+std::optional<Stage2State> stage2_state(VcpuFd &vcpu) {
+    constexpr std::uint64_t reg_vttbr_el2 = ARM64_SYS_REG(3, 4, 2, 1, 0);
+    constexpr std::uint64_t reg_vtcr_el2 = ARM64_SYS_REG(3, 4, 2, 1, 2);
+    Stage2State s;
+    try {
+        s.vtcr = get_reg(vcpu, reg_vtcr_el2);
+        s.vttbr = get_reg(vcpu, reg_vttbr_el2);
+    } catch (const std::system_error &) {
+        return std::nullopt; // not an EL2 vCPU
+    }
+    s.pa_range = parange_bits(get_reg(vcpu, reg_id_aa64mmfr0));
+    return s;
+}
+
 void set_irq_line(const VmFd &vm, std::uint32_t spi, bool level) {
     kvm_irq_level l{};
     l.irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | (32 + spi);

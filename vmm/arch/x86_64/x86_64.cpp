@@ -222,6 +222,8 @@ std::vector<std::pair<std::string, std::string>> describe_host(const Kvm &kvm) {
     return facts;
 }
 
+std::optional<Stage2State> stage2_state(VcpuFd &) { return std::nullopt; }
+
 void set_irq_line(const VmFd &vm, std::uint32_t irq, bool level) {
     kvm_irq_level l{};
     l.irq = irq;
