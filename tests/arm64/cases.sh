@@ -67,7 +67,7 @@ case_strata_plan_host_limit() {
   grep -q "KVM_CREATE_VM type IPA bits: $expect\$" /tmp/plan.out || fail "--ipa-bits max is not $expect bits"
   grep -q assumed /tmp/plan.out && fail "plan assumed the host limits instead of asking KVM"
   run /tmp/plan.json strata plan --arch aarch64 --json || { fail "strata plan --json failed"; return; }
-  grep -q "\"ipa_limit\": $expect[,}]" /tmp/plan.json || fail "plan --json does not show ipa_limit $expect"
+  grep -q "\"ipa_limit\": ${expect}[,}]" /tmp/plan.json || fail "plan --json does not show ipa_limit $expect"
   pass "host IPA limit $expect"
 }
 
@@ -80,5 +80,21 @@ case_crosscheck() {
     pass "$(tail -n 1 /tmp/crosscheck.out)"
   else
     fail "$(grep FAIL /tmp/crosscheck.out | head -n 1)"
+  fi
+}
+
+# A guest under the cross-built strata on the real (emulated) arm64 KVM: the
+# pattern for guest cases. The expected output is the x86_64 kvm test's.
+CASES="$CASES guest_hello"
+case_guest_hello() {
+  need /strata/bin/strata /strata/guests/hello.img || return
+  need_kvm || return
+  run /tmp/hello.out strata run --kernel /strata/guests/hello.img --cmdline "hello world" --mem 64M \
+    || { fail "strata run exit status $rc"; return; }
+  printf 'hello from strata\nbootargs: hello world\nmemory: 67108864 bytes\ncpus: 1\n' > /tmp/hello.want
+  if cmp -s /tmp/hello.out /tmp/hello.want; then
+    pass "hello.img output as expected"
+  else
+    fail "unexpected output: $(head -n 1 /tmp/hello.out)"
   fi
 }
