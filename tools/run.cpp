@@ -281,11 +281,12 @@ int run_command(int argc, const char *const *argv) {
 
     PlatformDevices platform(vm, layout, console, stop);
 
+    vm.boot(image.entry, dtb);
+
+    // After boot(): on arm64 KVM takes irqfds only once the vGIC is initialised.
     std::vector<std::unique_ptr<VirtioSlot>> virtio_slots;
     for (std::size_t i = 0; i < layout.virtio.size(); ++i)
         virtio_slots.push_back(std::make_unique<VirtioSlot>(vm, io, layout, i, *virtio_devices[i]));
-
-    vm.boot(image.entry, dtb);
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
     signals.async_wait([&](const boost::system::error_code &ec, int signo) {

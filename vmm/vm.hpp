@@ -42,7 +42,9 @@ public:
     // (KVM_IOEVENTFD with datamatch), instead of exiting to a vCPU thread.
     UniqueFd ioeventfd(std::uint64_t addr, std::uint32_t len, std::uint64_t value);
 
-    // Copies the DTB to layout.dtb and creates the vCPUs entering at `entry`.
+    // Copies the DTB to layout.dtb and creates the vCPUs entering at `entry`
+    // (and initialises the in-kernel interrupt controller). Devices may still
+    // be added until run().
     void boot(std::uint64_t entry, std::span<const std::uint8_t> dtb);
 
     // Runs the vCPU threads and `io` on the calling thread until a stop is

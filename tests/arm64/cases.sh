@@ -98,3 +98,93 @@ case_guest_hello() {
     fail "unexpected output: $(head -n 1 /tmp/hello.out)"
   fi
 }
+
+# ---- aarch64 guests under strata (issue 5) ----
+
+# exit-code: PSCI SYSTEM_RESET2 (vendor type) carries the status, as x86's debug-exit.
+CASES="$CASES guest_exit_code"
+case_guest_exit_code() {
+  need /strata/bin/strata /strata/guests/exit-code.img || return
+  need_kvm || return
+  strata run --kernel /strata/guests/exit-code.img --cmdline code=5 > /tmp/ec.out 2>&1; rc=$?
+  [ "$rc" = 11 ] || { fail "code=5 gave exit status $rc, want 11"; return; }
+  strata run --kernel /strata/guests/exit-code.img --cmdline code=0 > /tmp/ec.out 2>&1; rc=$?
+  [ "$rc" = 0 ] || { fail "code=0 gave exit status $rc, want 0"; return; }
+  pass "code=5 -> 11, code=0 -> 0"
+}
+
+# auto picks the smallest window for each RAM size: strata logs the VM type it passed.
+CASES="$CASES ipa_auto_minimal"
+case_ipa_auto_minimal() {
+  need /strata/bin/strata /strata/guests/hello.img || return
+  need_kvm || return
+  limit=${STRATA_IPA_LIMIT:-$(probe limit)}
+  # RAM at 1 GiB: 64M -> 32 bits, 3G -> 32 (ends at 4 GiB), 4G -> 33, 8G -> 34 (the host has 12G)
+  for pair in 64M:32 3G:32 4G:33 8G:34; do
+    mem=${pair%:*}; want=${pair#*:}
+    [ "$want" -le "$limit" ] || continue
+    strata run --kernel /strata/guests/hello.img --mem "$mem" --log-level info --console none > /tmp/auto.out 2>&1 \
+      || { fail "--mem $mem: exit status $?: $(tail -n 2 /tmp/auto.out | tr '\n' ' ')"; return; }
+    grep -q "VM type $want (IPA window $want bits" /tmp/auto.out \
+      || { fail "--mem $mem: want VM type $want, log: $(grep 'VM type' /tmp/auto.out)"; return; }
+  done
+  pass "64M/3G/4G/8G -> 32/32/33/34 (up to the limit $limit)"
+}
+
+# Every explicit N from 32 to the limit boots; limit+1 and 31 are refused
+# with the sentence, before any VM exists (exit 2).
+CASES="$CASES ipa_explicit_range"
+case_ipa_explicit_range() {
+  need /strata/bin/strata /strata/guests/hello.img || return
+  need_kvm || return
+  limit=${STRATA_IPA_LIMIT:-$(probe limit)}
+  n=32
+  while [ "$n" -le "$limit" ]; do
+    strata run --kernel /strata/guests/hello.img --ipa-bits "$n" --log-level info --console none > /tmp/n.out 2>&1 \
+      || { fail "--ipa-bits $n: exit status $?: $(tail -n 2 /tmp/n.out | tr '\n' ' ')"; return; }
+    grep -q "VM type $n " /tmp/n.out || { fail "--ipa-bits $n: $(grep 'VM type' /tmp/n.out)"; return; }
+    n=$((n + 1))
+  done
+  strata run --kernel /strata/guests/hello.img --ipa-bits $((limit + 1)) > /tmp/over.out 2>&1; rc=$?
+  [ "$rc" = 2 ] && grep -q "above this host's IPA limit of $limit bits" /tmp/over.out \
+    || { fail "--ipa-bits $((limit + 1)): status $rc: $(cat /tmp/over.out)"; return; }
+  strata run --kernel /strata/guests/hello.img --ipa-bits 31 > /tmp/under.out 2>&1; rc=$?
+  [ "$rc" = 2 ] && grep -q "below the smallest window of 32 bits" /tmp/under.out \
+    || { fail "--ipa-bits 31: status $rc: $(cat /tmp/under.out)"; return; }
+  pass "32..$limit boot; $((limit + 1)) and 31 refused"
+}
+
+# pa-probe with RAM at the very top of the window (RAM ends at 2^N): its last
+# page works, and the PARange it reads is the CPU's whatever N is.
+CASES="$CASES pa_probe_top_of_window"
+case_pa_probe_top_of_window() {
+  need /strata/bin/strata /strata/guests/pa-probe.img || return
+  need_kvm || return
+  limit=${STRATA_IPA_LIMIT:-$(probe limit)}
+  cpu_pa=$(strata plan --arch aarch64 --json | sed -n 's/.*"host": {"ipa_limit": [0-9]*, "pa_range": \([0-9]*\)}.*/\1/p')
+  for n in 36 $limit; do
+    [ "$n" -le "$limit" ] || continue
+    base=$(printf '0x%x' $(( (1 << n) - (64 << 20) )))
+    run /tmp/pp.out strata run --kernel /strata/guests/pa-probe.img --mem 64M --ram-base "$base" --ipa-bits "$n" \
+      || { fail "N=$n base $base: exit status $?"; return; }
+    grep -q "pa-probe: window $n bits" /tmp/pp.out || { fail "N=$n: window line missing"; return; }
+    grep -q "pa-probe: parange [0-9] ($cpu_pa bits)" /tmp/pp.out \
+      || { fail "N=$n: PARange is not the CPU's $cpu_pa: $(grep parange /tmp/pp.out)"; return; }
+    grep -q "pa-probe: last page .* ok" /tmp/pp.out || { fail "N=$n: last page: $(grep 'last page' /tmp/pp.out)"; return; }
+  done
+  pass "RAM ending at 2^36 and 2^$limit: last page ok, PARange $cpu_pa bits either way"
+}
+
+# virtio on arm64: block pattern, rng.
+CASES="$CASES guest_virtio"
+case_guest_virtio() {
+  need /strata/bin/strata /strata/guests/blk-test.img /strata/guests/rng-test.img || return
+  need_kvm || return
+  dd if=/dev/zero of=/tmp/disk.img bs=1024 count=1024 2> /dev/null
+  run /tmp/blk.out strata run --kernel /strata/guests/blk-test.img --blk /tmp/disk.img --cmdline "seed=3 sectors=16" \
+    || { fail "blk-test: exit status $?"; return; }
+  grep -q "blk0: wrote 16 sectors, flushed, verified" /tmp/blk.out || { fail "blk-test did not verify"; return; }
+  run /tmp/rng.out strata run --kernel /strata/guests/rng-test.img --rng || { fail "rng-test: exit status $?"; return; }
+  [ "$(grep -c '^rng: [0-9a-f]\{64\}$' /tmp/rng.out)" = 4 ] || { fail "rng-test: not 4 draws"; return; }
+  pass "blk pattern verified, 4 rng draws"
+}
