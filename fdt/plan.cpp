@@ -44,6 +44,8 @@
 
 #include "fdt/plan.hpp"
 
+#include "fdt/parange.hpp"
+
 #include "fdt/text.hpp"
 
 #include <algorithm>
@@ -413,8 +415,7 @@ void choose_pa_range(Layout &l, const MachineSpec &spec, const HostCaps &host) {
     if (spec.pa_range) {
         if (spec.arch != Arch::aarch64)
             throw UserError("--pa-range sets the PARange an arm64 guest reads; x86_64 has no such register");
-        constexpr unsigned valid[] = {32, 36, 40, 42, 44, 48, 52, 56};
-        if (std::find(std::begin(valid), std::end(valid), *spec.pa_range) == std::end(valid))
+        if (!parange_encoding(*spec.pa_range))
             throw UserError("--pa-range " + std::to_string(*spec.pa_range) +
                             " is not a PARange size: use 32, 36, 40, 42, 44, 48, 52 or 56");
         if (*spec.pa_range > host.pa_range)

@@ -2,7 +2,7 @@
 // the walk diagram and the choices made where the architecture leaves one.
 #include "nested/stage2.hpp"
 
-#include "nested/parange.hpp"
+#include "fdt/parange.hpp"
 
 #include <algorithm>
 #include <stdexcept>

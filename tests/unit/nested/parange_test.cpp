@@ -1,6 +1,6 @@
 // ID_AA64MMFR0_EL1.PARange: the eight encodings both ways, reserved values,
 // and replacing the field without touching its neighbours.
-#include "nested/parange.hpp"
+#include "fdt/parange.hpp"
 
 #include <gtest/gtest.h>
 

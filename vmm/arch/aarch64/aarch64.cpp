@@ -9,6 +9,7 @@
 // like x86's debug-exit port; CRASH -> exit 4 with the registers.
 #include "vmm/arch/arch.hpp"
 
+#include "fdt/parange.hpp"
 #include "fdt/user_error.hpp"
 
 #include <elf.h>
@@ -66,27 +67,20 @@ void init_vcpu(const VmFd &vm, const VcpuFd &vcpu, bool powered_off, bool el2, b
     STRATA_IOCTL(vcpu.fd(), KVM_ARM_VCPU_INIT, &init, vcpu.name());
 }
 
-// ID_AA64MMFR0_EL1.PARange encodings (Arm ARM D19.2).
-unsigned parange_bits(std::uint64_t mmfr0) {
-    constexpr unsigned bits[] = {32, 36, 40, 42, 44, 48, 52, 56};
-    const unsigned enc = mmfr0 & 0xf;
-    return enc < 8 ? bits[enc] : 0;
-}
+unsigned parange_of_reg(std::uint64_t mmfr0) { return parange_of(mmfr0).value_or(0); }
 
 // KVM lets userspace lower ID_AA64MMFR0_EL1.PARange (Linux >= 6.7); an
 // older kernel refuses the write, and strata reports that rather than run
 // the guest with a PARange it did not ask for.
 void set_pa_range(const VcpuFd &vcpu, unsigned bits) {
-    constexpr unsigned encodings[] = {32, 36, 40, 42, 44, 48, 52, 56};
-    const auto *it = std::find(std::begin(encodings), std::end(encodings), bits);
-    const auto enc = static_cast<std::uint64_t>(it - std::begin(encodings));
-    const std::uint64_t mmfr0 = (get_reg(vcpu, reg_id_aa64mmfr0) & ~std::uint64_t{0xf}) | enc;
+    const std::uint8_t enc = parange_encoding(bits).value(); // the planner checked it
+    const std::uint64_t mmfr0 = with_parange(get_reg(vcpu, reg_id_aa64mmfr0), enc).value();
     kvm_one_reg reg{reg_id_aa64mmfr0, reinterpret_cast<std::uint64_t>(&mmfr0)};
     if (::ioctl(vcpu.fd(), KVM_SET_ONE_REG, &reg) < 0)
         throw std::system_error(errno, std::generic_category(),
                                 "KVM_SET_ONE_REG (ID_AA64MMFR0_EL1.PARange = " + std::to_string(bits) + " bits) on " +
                                     vcpu.name() + ": this kernel refuses to change the advertised PARange");
-    if ((get_reg(vcpu, reg_id_aa64mmfr0) & 0xf) != enc)
+    if (parange_field(get_reg(vcpu, reg_id_aa64mmfr0)) != enc)
         throw std::system_error(EINVAL, std::generic_category(),
                                 "KVM_SET_ONE_REG on " + vcpu.name() + " did not take the PARange of " +
                                     std::to_string(bits) + " bits");
@@ -152,7 +146,7 @@ fdt::HostCaps host_caps(const Kvm &kvm) {
     VmFd scratch(kvm, 0);
     VcpuFd vcpu(kvm, scratch, 0);
     init_vcpu(scratch, vcpu, false, false);
-    caps.pa_range = parange_bits(get_reg(vcpu, reg_id_aa64mmfr0));
+    caps.pa_range = parange_of_reg(get_reg(vcpu, reg_id_aa64mmfr0));
     return caps;
 }
 
@@ -244,7 +238,7 @@ std::optional<Stage2State> stage2_state(VcpuFd &vcpu) {
     } catch (const std::system_error &) {
         return std::nullopt; // not an EL2 vCPU
     }
-    s.pa_range = parange_bits(get_reg(vcpu, reg_id_aa64mmfr0));
+    s.pa_range = parange_of_reg(get_reg(vcpu, reg_id_aa64mmfr0));
     return s;
 }
 

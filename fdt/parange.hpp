@@ -3,6 +3,11 @@
 // (DESIGN.md, "The one fact everything rests on"). The same 3-bit encoding
 // sizes a stage-2's output in VTCR_EL2.PS, so the walker shares it.
 //
+// It lives in fdt/ (pure, depends on nothing) because the planner checks
+// --pa-range with it, vmm/arch/aarch64 writes the register and nested/
+// decodes VTCR_EL2.PS, and only fdt/ is visible to all three (DESIGN.md,
+// dependency rules).
+//
 // Spec: Arm ARM D19 (ID_AA64MMFR0_EL1.PARange, bits [3:0]); encoding 0b0111
 // (56 bits) exists only with FEAT_D128. Encodings 8..15 are reserved.
 #pragma once
@@ -11,7 +16,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace strata::nested {
+namespace strata {
 
 inline constexpr std::array<unsigned, 8> parange_table{32, 36, 40, 42, 44, 48, 52, 56};
 
@@ -51,4 +56,4 @@ constexpr std::optional<unsigned> parange_of(std::uint64_t mmfr0) {
     return parange_bits(parange_field(mmfr0));
 }
 
-} // namespace strata::nested
+} // namespace strata
