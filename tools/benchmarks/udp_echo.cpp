@@ -28,25 +28,14 @@
 #include <cstring>
 #include <vector>
 
+#include "args.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void die(const char *what, int err) {
-    std::fprintf(stderr, "bench-udp: %s: %s\n", what, std::strerror(err));
-    std::exit(1);
-}
-
-unsigned long long number(const char *s, const char *what) {
-    char *end = nullptr;
-    errno = 0;
-    const unsigned long long v = std::strtoull(s, &end, 0);
-    if (errno || end == s || *end) {
-        std::fprintf(stderr, "bench-udp: %s must be a number, not '%s'\n", what, s);
-        std::exit(2);
-    }
-    return v;
-}
+[[noreturn]] void die(const std::string &what, int err) { bench::die("bench-udp", what, err); }
+unsigned long long number(const char *s, const char *what) { return bench::number("bench-udp", s, what); }
 
 // Waits up to ms for a datagram; its length, 0 on timeout.
 ssize_t receive(int s, std::vector<unsigned char> &buf, int ms) {

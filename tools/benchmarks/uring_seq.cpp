@@ -24,23 +24,12 @@
 #include <string>
 #include <vector>
 
+#include "args.hpp"
+
 namespace {
 
-[[noreturn]] void die(const std::string &what, int err) {
-    std::fprintf(stderr, "bench-uring: %s: %s\n", what.c_str(), std::strerror(err));
-    std::exit(1);
-}
-
-unsigned long long number(const char *s, const char *what) {
-    char *end = nullptr;
-    errno = 0;
-    const unsigned long long v = std::strtoull(s, &end, 0);
-    if (errno || end == s || *end) {
-        std::fprintf(stderr, "bench-uring: %s must be a number, not '%s'\n", what, s);
-        std::exit(2);
-    }
-    return v;
-}
+[[noreturn]] void die(const std::string &what, int err) { bench::die("bench-uring", what, err); }
+unsigned long long number(const char *s, const char *what) { return bench::number("bench-uring", s, what); }
 
 struct Job {
     int fd;
