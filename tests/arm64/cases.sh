@@ -12,8 +12,9 @@
 #   /strata/bin/probe           tests/arm64/probe.c: raw KVM ground truth
 #   /strata/bin/crosscheck      tools/arm64/crosscheck, when it was built
 #   /strata/guests/             the aarch64 guests of build-arm64/tests/guests
-#   /strata/linux/Image, /strata/linux/modules/
-#                               with tests/arm64/run --with-linux
+#   /strata/linux/Image, /strata/linux/modules/, /strata/linux/guest-initrd.gz
+#                               with tests/arm64/run --with-linux (the guest
+#                               initramfs: busybox, tests/arm64/guest-init)
 # Variables: STRATA_CPU (QEMU -cpu model), STRATA_IPA_LIMIT (the IPA limit
 # TESTBED gives for that model), STRATA_* for any strata.*= word.
 # Temporary files go to /tmp (a tmpfs).
@@ -189,6 +190,86 @@ case_guest_virtio() {
   pass "blk pattern verified, 4 rng draws"
 }
 
+# ---- the nested-virtualization host (model max-nv, TESTBED §3) ----
+
+# need_nested: skips the case unless this host kernel was booted with
+# kvm-arm.mode=nested (tests/arm64/run does that for max-nv only); there, a
+# missing /dev/kvm fails it.
+need_nested() {
+  grep -qw 'kvm-arm.mode=nested' /proc/cmdline || { skip "not the nested host (-cpu max-nv)"; return 1; }
+  need /strata/bin/strata || return 1
+  need_kvm
+}
+
+# caps_value OUT KEY: the value strata caps printed for KEY.
+caps_value() { awk -v k="$2" '$1 == k { sub(/^[^ \t]+[ \t]+/, ""); print; exit }' "$1"; }
+
+# now: the emulated host's uptime in seconds.
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { echo "$1 $(now)" | awk '{printf "%.2f", $2 - $1}'; }
+
+# strata caps on a FEAT_NV2 KVM: the 52-bit IPA limit, guest hypervisors
+# (KVM_CAP_ARM_EL2), and KVM_SET_ONE_REG lowering PARange (Linux >= 6.7).
+CASES="$CASES nested_caps"
+case_nested_caps() {
+  need_nested || return
+  run /tmp/caps.out strata caps || { fail "strata caps: exit status $rc"; return; }
+  limit=${STRATA_IPA_LIMIT:-52}
+  for kv in "ipa_limit_bits $limit" "el2_guests yes" "pa_range_writable yes"; do
+    got=$(caps_value /tmp/caps.out "${kv%% *}")
+    [ "$got" = "${kv#* }" ] || fail "caps: ${kv%% *} is '$got', want '${kv#* }'"
+  done
+  pass "ipa_limit_bits $limit, el2_guests yes, pa_range_writable yes" \
+    "(cpu_pa_range_bits $(caps_value /tmp/caps.out cpu_pa_range_bits)," \
+    "el2_e2h0_guests $(caps_value /tmp/caps.out el2_e2h0_guests))"
+}
+
+# pa_run NAME ARGS...: strata run pa-probe.img with ARGS into /tmp/NAME.out;
+# prints the wall time (emulated clock) of the VM's whole life on the console.
+pa_run() {
+  name=$1; shift
+  t0=$(now)
+  run "/tmp/$name.out" strata run --kernel /strata/guests/pa-probe.img "$@"
+  echo "  ($name: $(since "$t0") s from start to exit)"
+  return "$rc"
+}
+
+# pa_want NAME LINE...: fails the case (returns 1) unless /tmp/NAME.out has
+# every LINE (a grep pattern).
+pa_want() {
+  name=$1; shift
+  for l in "$@"; do
+    grep -q "$l" "/tmp/$name.out" || { fail "$name: no '$l' in: $(grep pa-probe: "/tmp/$name.out" | tr '\n' ' ')"; return 1; }
+  done
+}
+
+# A guest hypervisor (--el2): pa-probe starts at EL2 and reads the PARange
+# KVM gives EL2 vCPUs (48 bits, whatever the CPU's 52); --pa-range lowers
+# it; the IPA window (--ipa-bits) and the PARange are separate numbers; and
+# --pa-range above what an EL2 vCPU has is refused before the guest runs.
+CASES="$CASES el2_pa_probe"
+case_el2_pa_probe() {
+  need_nested || return
+  need /strata/guests/pa-probe.img || return
+  pa_run el2 --el2 || { fail "--el2: exit status $rc: $(tail -n 1 /tmp/el2.out.err)"; return; }
+  pa_want el2 'pa-probe: currentel 2' 'pa-probe: parange 5 (48 bits)' 'pa-probe: last page .* ok' || return
+  pa_run el2-pa40 --el2 --pa-range 40 || { fail "--el2 --pa-range 40: exit status $rc: $(tail -n 1 /tmp/el2-pa40.out.err)"; return; }
+  pa_want el2-pa40 'pa-probe: currentel 2' 'pa-probe: parange 2 (40 bits)' || return
+  pa_run el2-ipa36 --el2 --ipa-bits 36 || { fail "--el2 --ipa-bits 36: exit status $rc: $(tail -n 1 /tmp/el2-ipa36.out.err)"; return; }
+  pa_want el2-ipa36 'pa-probe: window 36 bits' 'pa-probe: parange [0-9] (48 bits)' || return
+  # 52 is the CPU's PARange as a normal vCPU reads it, above an EL2 vCPU's 48.
+  pa_run el2-pa52 --el2 --pa-range 52
+  if [ "$rc" = 0 ]; then
+    fail "--el2 --pa-range 52 ran (guest read: $(grep 'pa-probe: parange' /tmp/el2-pa52.out)); want a refusal: an EL2 vCPU's PARange is 48"
+    return
+  fi
+  if [ "$rc" != 2 ] || ! grep -q 'pa-range 52' /tmp/el2-pa52.out.err; then
+    fail "--el2 --pa-range 52: exit status $rc, not strata's refusal (exit 2, naming --pa-range 52): $(tail -n 1 /tmp/el2-pa52.out.err)"
+    return
+  fi
+  pass "EL2, parange 48; --pa-range 40 -> 40; --ipa-bits 36 -> window 36, parange 48; --pa-range 52 refused"
+}
+
 # ---- a real Linux guest under strata (issue 5) ----
 
 # linux_check OUT BASE SIZE: the GUEST-INFO block in OUT (tests/arm64/guest-init)
@@ -203,10 +284,10 @@ linux_check() {
   info insmod | grep -v ' ok$' | sed 's/^/insmod failed: /'
   mem=$(info memory)
   want=$(printf 'memory@%x 0x%x 0x%x' "$base" "$base" "$size")
-  [ "$mem" = "$want" ] || { echo "device tree memory: '$(echo $mem)', want '$want'"; bad=1; }
+  [ "$mem" = "$want" ] || { echo "device tree memory: '$(echo "$mem" | tr '\n' ' ')', want '$want'"; bad=1; }
   ram=$(info iomem-ram)
   want=$(printf '%08x-%08x' "$base" $((base + size - 1)))
-  [ "$ram" = "$want" ] || { echo "/proc/iomem System RAM: '$(echo $ram)', want '$want'"; bad=1; }
+  [ "$ram" = "$want" ] || { echo "/proc/iomem System RAM: '$(echo "$ram" | tr '\n' ' ')', want '$want'"; bad=1; }
   cpus=$(info cpus)
   [ "$cpus" = "online 0-1 count 2" ] || { echo "cpus: '$cpus', want 'online 0-1 count 2'"; bad=1; }
   virtio=$(info virtio)
@@ -239,6 +320,7 @@ case_linux_guest() {
   cmdline="console=ttyAMA0 quiet earlycon=pl011,0x9000000 rdinit=/init panic=-1"
   passed=
   for setup in "0x40000000 0x20000000" "0x100000000 0x20000000 36"; do
+    # shellcheck disable=SC2086 # split on purpose
     set -- $setup
     base=$1; size=$2; bits=${3:-}
     opts="--mem $((size >> 20))M"
