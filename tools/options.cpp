@@ -181,14 +181,15 @@ fdt::MachineSpec machine_spec(const po::variables_map &vm) {
     return spec;
 }
 
-fdt::HostCaps host_caps(const po::variables_map &vm, fdt::Arch arch, std::string &source) {
+fdt::HostCaps host_caps(const po::variables_map &vm, const fdt::MachineSpec &spec, std::string &source) {
+    const fdt::Arch arch = spec.arch;
     fdt::HostCaps caps;
     source = "this host's KVM";
     bool from_kvm = false;
     if (arch == arch::host_arch) {
         try {
             Kvm kvm;
-            caps = arch::host_caps(kvm);
+            caps = arch::host_caps(kvm, spec.el2);
             from_kvm = true;
         } catch (const std::system_error &) {
         }

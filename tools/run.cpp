@@ -252,7 +252,7 @@ int run_command(int argc, const char *const *argv) {
     if (spec.cpus > kvm.max_vcpus())
         throw UserError("--cpus " + std::to_string(spec.cpus) + " is more than KVM allows here (" +
                         std::to_string(kvm.max_vcpus()) + ")");
-    const fdt::Layout layout = fdt::plan(spec, arch::host_caps(kvm));
+    const fdt::Layout layout = fdt::plan(spec, arch::host_caps(kvm, spec.el2));
     const auto image = format == image::Format::elf
                            ? elf::parse(kernel_file, arch::elf_machine(), kernel_name)
                            : image::parse_arm64(kernel_file, layout.ram.front().base, kernel_name);

@@ -245,8 +245,7 @@ pa_want() {
 
 # A guest hypervisor (--el2): pa-probe starts at EL2 and reads the PARange
 # KVM gives EL2 vCPUs (48 bits, whatever the CPU's 52); --pa-range lowers
-# it; the IPA window (--ipa-bits) and the PARange are separate numbers; and
-# --pa-range above what an EL2 vCPU has is refused before the guest runs.
+# it; the IPA window (--ipa-bits) and the PARange are separate numbers.
 CASES="$CASES el2_pa_probe"
 case_el2_pa_probe() {
   need_nested || return
@@ -257,7 +256,16 @@ case_el2_pa_probe() {
   pa_want el2-pa40 'pa-probe: currentel 2' 'pa-probe: parange 2 (40 bits)' || return
   pa_run el2-ipa36 --el2 --ipa-bits 36 || { fail "--el2 --ipa-bits 36: exit status $rc: $(tail -n 1 /tmp/el2-ipa36.out.err)"; return; }
   pa_want el2-ipa36 'pa-probe: window 36 bits' 'pa-probe: parange [0-9] (48 bits)' || return
-  # 52 is the CPU's PARange as a normal vCPU reads it, above an EL2 vCPU's 48.
+  pass "EL2, parange 48; --pa-range 40 -> 40; --ipa-bits 36 -> window 36, parange 48"
+}
+
+# --el2 --pa-range 52: 52 is the CPU's PARange as a normal vCPU reads it,
+# above an EL2 vCPU's 48, so KVM cannot give it: strata must refuse it as it
+# refuses any --pa-range above the CPU's (exit 2, before a VM exists).
+CASES="$CASES el2_pa_range_above"
+case_el2_pa_range_above() {
+  need_nested || return
+  need /strata/guests/pa-probe.img || return
   pa_run el2-pa52 --el2 --pa-range 52
   if [ "$rc" = 0 ]; then
     fail "--el2 --pa-range 52 ran (guest read: $(grep 'pa-probe: parange' /tmp/el2-pa52.out)); want a refusal: an EL2 vCPU's PARange is 48"
@@ -267,7 +275,7 @@ case_el2_pa_probe() {
     fail "--el2 --pa-range 52: exit status $rc, not strata's refusal (exit 2, naming --pa-range 52): $(tail -n 1 /tmp/el2-pa52.out.err)"
     return
   fi
-  pass "EL2, parange 48; --pa-range 40 -> 40; --ipa-bits 36 -> window 36, parange 48; --pa-range 52 refused"
+  pass "--el2 --pa-range 52 refused: $(tail -n 1 /tmp/el2-pa52.out.err)"
 }
 
 # ---- a real Linux guest under strata (issue 5) ----
@@ -347,4 +355,32 @@ case_linux_guest() {
     passed="$passed${passed:+; }$name ${secs}s"
   done
   pass "2 cpus, virtio_blk /dev/vda + virtio_rng: $passed"
+}
+
+# ---- nested (issue 6): a guest hypervisor under strata --el2 ----
+
+# el2-hyp at EL2 reads PARange from the CPU and its window from the device
+# tree (two different numbers), builds a stage-2 for an EL1 payload that
+# reports through the PL011; --trace-s2 shows that stage-2 with the one
+# output placed beyond strata's window flagged.
+CASES="$CASES el2_hyp_payload"
+case_el2_hyp_payload() {
+  need /strata/bin/strata /strata/guests/el2-hyp.img || return
+  need_kvm || return
+  strata caps > /tmp/caps.out 2>&1
+  grep -q '^el2_guests  *yes' /tmp/caps.out || { skip "this host's KVM runs no guest hypervisors"; return; }
+  run /tmp/el2.out strata run --el2 --kernel /strata/guests/el2-hyp.img --mem 256M --ipa-bits 36 \
+    --trace-s2 --cmdline beyond=1 || { fail "exit status $?"; return; }
+  for want in "el2-hyp: currentel 2" "el2-hyp: parange 5 (48 bits)" "el2-hyp: window 36 bits" \
+              "el2-hyp: payload at EL1 says hello" "el2-hyp: payload currentel 1" \
+              "el2-hyp: payload returned by hvc"; do
+    grep -qF "$want" /tmp/el2.out || { fail "missing on the console: $want"; return; }
+  done
+  # --trace-s2 reports on stderr: the payload and UART pages inside the
+  # 36-bit window, the page the guest hypervisor put at 2^36 flagged.
+  for want in "IPA 0x000009000000 -> 0x000009000000        0x1000 bytes  rw" \
+              "-> 0x001000000000        0x1000 bytes  rw  BEYOND WINDOW" "3 ranges mapped, 1 beyond the window"; do
+    grep -qF -- "$want" /tmp/el2.out.err || { fail "--trace-s2 missing: $want"; return; }
+  done
+  pass "EL2, PARange 48 vs window 36, payload ran through stage-2 to the PL011, beyond-window output flagged"
 }

@@ -25,8 +25,9 @@ inline constexpr fdt::Arch host_arch =
 // ELF e_machine of kernels for this architecture.
 std::uint16_t elf_machine();
 
-// Physical-address facts of this host for the planner.
-fdt::HostCaps host_caps(const Kvm &kvm);
+// Physical-address facts of this host for the planner. `el2`: for a guest
+// hypervisor, whose vCPUs KVM may give a lower PARange (NV caps it at 48).
+fdt::HostCaps host_caps(const Kvm &kvm, bool el2 = false);
 
 // Whatever an architecture keeps per VM (the vGIC device on aarch64).
 class VmState {

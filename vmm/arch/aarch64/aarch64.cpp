@@ -138,14 +138,15 @@ private:
 
 std::uint16_t elf_machine() { return EM_AARCH64; }
 
-fdt::HostCaps host_caps(const Kvm &kvm) {
+fdt::HostCaps host_caps(const Kvm &kvm, bool el2) {
     fdt::HostCaps caps;
     const int limit = kvm.check_extension(KVM_CAP_ARM_VM_IPA_SIZE);
     caps.ipa_limit = limit > 0 ? static_cast<unsigned>(limit) : 40; // no capability: a 40-bit host
-    // The CPU's PARange, as a guest reads it, from a scratch vCPU.
+    // The PARange a guest reads, from a scratch vCPU of the same kind (KVM
+    // gives guest hypervisors less than the CPU has).
     VmFd scratch(kvm, 0);
     VcpuFd vcpu(kvm, scratch, 0);
-    init_vcpu(scratch, vcpu, false, false);
+    init_vcpu(scratch, vcpu, false, el2 && kvm.check_extension(cap_arm_el2) > 0);
     caps.pa_range = parange_of_reg(get_reg(vcpu, reg_id_aa64mmfr0));
     return caps;
 }

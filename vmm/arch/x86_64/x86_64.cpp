@@ -83,7 +83,7 @@ kvm_segment segment(std::uint16_t selector, std::uint8_t type, bool code) {
 
 std::uint16_t elf_machine() { return EM_X86_64; }
 
-fdt::HostCaps host_caps(const Kvm &kvm) {
+fdt::HostCaps host_caps(const Kvm &kvm, bool) {
     unsigned bits = 36; // the architectural minimum when the leaf is missing
     for (const auto &e : kvm.supported_cpuid())
         if (e.function == 0x8000'0008)
