@@ -252,6 +252,10 @@ int run_command(int argc, const char *const *argv) {
     if (spec.cpus > kvm.max_vcpus())
         throw UserError("--cpus " + std::to_string(spec.cpus) + " is more than KVM allows here (" +
                         std::to_string(kvm.max_vcpus()) + ")");
+    if (spec.arch == fdt::Arch::aarch64 && vm_opts["gic"].defaulted() && !arch::gic_v3_available(kvm)) {
+        spdlog::info("this host's KVM has no GICv3: using a GICv2");
+        spec.gic = fdt::GicVersion::v2;
+    }
     const fdt::Layout layout = fdt::plan(spec, arch::host_caps(kvm, spec.el2));
     const auto image = format == image::Format::elf
                            ? elf::parse(kernel_file, arch::elf_machine(), kernel_name)

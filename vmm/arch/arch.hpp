@@ -35,6 +35,9 @@ public:
     virtual ~VmState() = default;
 };
 
+// Whether this host's KVM can give a VM a GICv3 (aarch64; x86_64: true).
+bool gic_v3_available(const Kvm &kvm);
+
 // After KVM_CREATE_VM and the memslots, before any vCPU: interrupt controller etc.
 std::unique_ptr<VmState> setup_vm(const Kvm &kvm, const VmFd &vm, const fdt::Layout &layout);
 

@@ -151,6 +151,14 @@ fdt::HostCaps host_caps(const Kvm &kvm, bool el2) {
     return caps;
 }
 
+bool gic_v3_available(const Kvm &kvm) {
+    VmFd scratch(kvm, 0);
+    kvm_create_device dev{};
+    dev.type = KVM_DEV_TYPE_ARM_VGIC_V3;
+    dev.flags = KVM_CREATE_DEVICE_TEST;
+    return ::ioctl(scratch.fd(), KVM_CREATE_DEVICE, &dev) == 0;
+}
+
 std::unique_ptr<VmState> setup_vm(const Kvm &kvm, const VmFd &vm, const fdt::Layout &layout) {
     if (layout.el2 && kvm.check_extension(cap_arm_el2) <= 0)
         throw UserError("--el2 needs a host whose KVM runs guest hypervisors (KVM_CAP_ARM_EL2: Linux >= 6.16 "

@@ -91,6 +91,8 @@ fdt::HostCaps host_caps(const Kvm &kvm, bool) {
     return {bits, bits};
 }
 
+bool gic_v3_available(const Kvm &) { return true; }
+
 std::unique_ptr<VmState> setup_vm(const Kvm &, const VmFd &vm, const fdt::Layout &layout) {
     if (layout.find("tss") == nullptr)
         for (const auto &r : layout.regions)
