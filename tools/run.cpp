@@ -235,8 +235,10 @@ int run_command(int argc, const char *const *argv) {
         throw UserError(kernel_name + (spec.arch == fdt::Arch::aarch64
                                            ? " is neither an ELF file nor an arm64 Image (plain or gzip)"
                                            : " is not an ELF file"));
-    if (format == image::Format::elf) // checked now; an Image is placed once the map is known
-        (void)elf::parse(kernel_file, arch::elf_machine(), kernel_name);
+    // An ELF is checked now; an arm64 Image is placed once the map is known.
+    std::optional<elf::Image> kernel;
+    if (format == image::Format::elf)
+        kernel = elf::parse(kernel_file, arch::elf_machine(), kernel_name);
 
     // Devices open their host files and taps now, so a bad path stops us
     // before any VM exists.
@@ -257,9 +259,8 @@ int run_command(int argc, const char *const *argv) {
         spec.gic = fdt::GicVersion::v2;
     }
     const fdt::Layout layout = fdt::plan(spec, arch::host_caps(kvm, spec.el2));
-    const auto image = format == image::Format::elf
-                           ? elf::parse(kernel_file, arch::elf_machine(), kernel_name)
-                           : image::parse_arm64(kernel_file, layout.ram.front().base, kernel_name);
+    if (!kernel)
+        kernel = image::parse_arm64(kernel_file, layout.ram.front().base, kernel_name);
     spdlog::info("VM type {} (IPA window {} bits: {}), host limit {} bits", layout.vm_type_bits, layout.ipa_bits,
                  layout.ipa_reason, layout.host.ipa_limit);
 
@@ -275,7 +276,7 @@ int run_command(int argc, const char *const *argv) {
     std::vector<elf::Reserved> reserved{{"boot tables", layout.boot.base, layout.boot.size},
                                         {"device tree", layout.dtb.base, layout.dtb.size},
                                         {"initrd", layout.initrd.base, layout.initrd.size}};
-    elf::load(image, kernel_file, vm.memory(), reserved, kernel_name);
+    elf::load(*kernel, kernel_file, vm.memory(), reserved, kernel_name);
     if (vm_opts.count("initrd")) {
         const auto initrd = elf::read_file(vm_opts["initrd"].as<std::string>(), "initrd");
         if (initrd.size() != layout.initrd.size ||
@@ -285,7 +286,7 @@ int run_command(int argc, const char *const *argv) {
 
     PlatformDevices platform(vm, layout, console, stop);
 
-    vm.boot(image.entry, dtb);
+    vm.boot(kernel->entry, dtb);
 
     // After boot(): on arm64 KVM takes irqfds only once the vGIC is initialised.
     std::vector<std::unique_ptr<VirtioSlot>> virtio_slots;
@@ -300,6 +301,7 @@ int run_command(int argc, const char *const *argv) {
         }
     });
     RawTerminal raw_terminal;
+    // The virtio console, when there is one, is slot 0 (machine_spec() puts it first).
     auto *console_transport = virtio_console ? &virtio_slots.front()->transport : nullptr;
     console.start_input(
         io,

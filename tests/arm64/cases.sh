@@ -187,7 +187,12 @@ case_guest_virtio() {
   grep -q "blk0: wrote 16 sectors, flushed, verified" /tmp/blk.out || { fail "blk-test did not verify"; return; }
   run /tmp/rng.out strata run --kernel /strata/guests/rng-test.img --rng || { fail "rng-test: exit status $?"; return; }
   [ "$(grep -c '^rng: [0-9a-f]\{64\}$' /tmp/rng.out)" = 4 ] || { fail "rng-test: not 4 draws"; return; }
-  pass "blk pattern verified, 4 rng draws"
+  need /strata/guests/console-echo.img || return
+  printf 'hello arm64\nquit\n' | strata run --kernel /strata/guests/console-echo.img --console virtio > /tmp/con.out 2>&1 \
+    || { fail "console-echo: exit status $?: $(cat /tmp/con.out)"; return; }
+  printf 'console-echo: ready\nhello arm64\nquit\nconsole-echo: bye\n' > /tmp/con.want
+  cmp -s /tmp/con.out /tmp/con.want || { fail "console-echo output differs: $(tr '\n' '|' < /tmp/con.out)"; return; }
+  pass "blk pattern verified, 4 rng draws, virtio console echo exact"
 }
 
 # ---- the nested-virtualization host (model max-nv, TESTBED §3) ----
