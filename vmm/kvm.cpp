@@ -44,12 +44,15 @@ unsigned Kvm::max_vcpus() const {
 }
 
 #if defined(__x86_64__)
-std::vector<kvm_cpuid_entry2> Kvm::supported_cpuid() const {
+const std::vector<kvm_cpuid_entry2> &Kvm::supported_cpuid() const {
+    if (!cpuid_.empty())
+        return cpuid_;
     auto buf = std::make_unique<CpuidBuffer>();
     buf->header.nent = static_cast<std::uint32_t>(std::size(buf->entries));
     checked_ioctl(fd(), kvm_get_supported_cpuid, reinterpret_cast<unsigned long>(buf.get()),
                   "KVM_GET_SUPPORTED_CPUID", "/dev/kvm");
-    return {buf->entries, buf->entries + buf->header.nent};
+    cpuid_.assign(buf->entries, buf->entries + buf->header.nent);
+    return cpuid_;
 }
 #endif
 

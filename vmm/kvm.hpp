@@ -48,12 +48,16 @@ public:
     unsigned max_vcpus() const;
     std::size_t vcpu_mmap_size() const { return mmap_size_; }
 #if defined(__x86_64__)
-    std::vector<kvm_cpuid_entry2> supported_cpuid() const;
+    // KVM_GET_SUPPORTED_CPUID, asked once (every vCPU and the planner need it).
+    const std::vector<kvm_cpuid_entry2> &supported_cpuid() const;
 #endif
 
 private:
     UniqueFd fd_;
     std::size_t mmap_size_ = 0;
+#if defined(__x86_64__)
+    mutable std::vector<kvm_cpuid_entry2> cpuid_; // filled on first use
+#endif
 };
 
 class VmFd {
