@@ -226,32 +226,7 @@ __asm__(
 #define READ_SYSREG(name, var) __asm__ volatile("mrs %0, " #name : "=r"(var))
 #define WRITE_SYSREG(name, val) __asm__ volatile("msr " #name ", %0" : : "r"((unsigned long long)(val)) : "memory")
 
-static int str_eq(const char *a, const char *b)
-{
-    while (*a && *a == *b) {
-        a++;
-        b++;
-    }
-    return *a == *b;
-}
 
-/* Whether the stringlist property `compatible` of node contains want. */
-static int compatible_with(const void *dtb, int node, const char *want)
-{
-    int len, at = 0;
-    const char *list = fdtr_node_getprop(dtb, node, "compatible", &len);
-    while (list && at < len) {
-        int end = at;
-        while (end < len && list[end])
-            end++;
-        if (end == len)
-            return 0;
-        if (str_eq(list + at, want))
-            return 1;
-        at = end + 1;
-    }
-    return 0;
-}
 
 /* The first address of node's reg (a child of the root), or 0. */
 static unsigned long long reg_base(const void *dtb, int node)
@@ -277,13 +252,13 @@ static unsigned long long find_pl011(const void *dtb)
             path[i] = v[i];
         path[i] = 0;
         node = fdtr_path_offset(dtb, path);
-        if (node >= 0 && compatible_with(dtb, node, "arm,pl011") && reg_base(dtb, node))
+        if (node >= 0 && fdtr_node_has_string(dtb, node, "compatible", "arm,pl011") && reg_base(dtb, node))
             return reg_base(dtb, node);
     }
     node = fdtr_path_offset(dtb, "/");
     for (node = node < 0 ? node : fdtr_first_subnode(dtb, node); node >= 0;
          node = fdtr_next_subnode(dtb, node))
-        if (compatible_with(dtb, node, "arm,pl011") && reg_base(dtb, node))
+        if (fdtr_node_has_string(dtb, node, "compatible", "arm,pl011") && reg_base(dtb, node))
             return reg_base(dtb, node);
     return 0;
 }

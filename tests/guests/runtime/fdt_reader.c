@@ -503,3 +503,20 @@ const void *fdtr_node_getprop(const void *fdt, int node, const char *name, int *
         return 0;
     return node_getprop(&bl, node, name, len);
 }
+
+int fdtr_node_has_string(const void *fdt, int node, const char *name, const char *want)
+{
+    int len, at = 0;
+    const char *list = fdtr_node_getprop(fdt, node, name, &len);
+    while (list && at < len) {
+        int end = at;
+        while (end < len && list[end])
+            end++;
+        if (end == len)
+            return 0; /* not NUL-terminated */
+        if (str_eq(list + at, want))
+            return 1;
+        at = end + 1;
+    }
+    return 0;
+}

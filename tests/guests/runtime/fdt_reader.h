@@ -77,6 +77,9 @@ int fdtr_first_subnode(const void *fdt, int node);
 int fdtr_next_subnode(const void *fdt, int node);
 const char *fdtr_node_name(const void *fdt, int node);
 const void *fdtr_node_getprop(const void *fdt, int node, const char *name, int *len);
+/* 1 when the stringlist property `name` of node (e.g. compatible, status)
+ * holds the string want, else 0 (also for a list that is not NUL-terminated). */
+int fdtr_node_has_string(const void *fdt, int node, const char *name, const char *want);
 
 #ifdef __cplusplus
 }

@@ -76,34 +76,7 @@ uint64_t virtio_config64(const struct virtio_dev *dev, unsigned off)
 
 /* ---- discovery ---------------------------------------------------------- */
 
-static int str_eq(const char *a, const char *b)
-{
-    while (*a && *a == *b) {
-        a++;
-        b++;
-    }
-    return *a == *b;
-}
 
-/* Whether the stringlist property `compatible` of node contains want. */
-static int node_compatible(const void *dtb, int node, const char *want)
-{
-    int len, at = 0;
-    const char *list = fdtr_node_getprop(dtb, node, "compatible", &len);
-    if (!list)
-        return 0;
-    while (at < len) {
-        int end = at;
-        while (end < len && list[end])
-            end++;
-        if (end == len)
-            return 0; /* not NUL-terminated */
-        if (str_eq(list + at, want))
-            return 1;
-        at = end + 1;
-    }
-    return 0;
-}
 
 static unsigned root_cells(const void *dtb, const char *name, unsigned dflt)
 {
@@ -148,7 +121,7 @@ int virtio_find(const void *dtb, unsigned device_id, unsigned nth, struct virtio
         return -1;
     for (node = fdtr_first_subnode(dtb, node); node >= 0; node = fdtr_next_subnode(dtb, node)) {
         struct virtio_dev d = {0};
-        if (!node_compatible(dtb, node, "virtio,mmio"))
+        if (!fdtr_node_has_string(dtb, node, "compatible", "virtio,mmio"))
             continue;
         d.slot = slot++;
         if (node_window(dtb, node, &d) != 0 || rt_map_mmio(d.base, d.window) != 0)

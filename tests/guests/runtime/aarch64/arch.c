@@ -33,40 +33,11 @@ static volatile int in_exception;
 
 /* ---- device tree -------------------------------------------------------- */
 
-static int str_eq(const char *a, const char *b)
-{
-    while (*a && *a == *b) {
-        a++;
-        b++;
-    }
-    return *a == *b;
-}
-
-/* Whether the stringlist property `name` of node contains want. */
-static int has_string(const void *dtb, int node, const char *name, const char *want)
-{
-    int len, at = 0;
-    const char *list = fdtr_node_getprop(dtb, node, name, &len);
-    if (!list)
-        return 0;
-    while (at < len) {
-        int end = at;
-        while (end < len && list[end])
-            end++;
-        if (end == len)
-            return 0; /* not NUL-terminated */
-        if (str_eq(list + at, want))
-            return 1;
-        at = end + 1;
-    }
-    return 0;
-}
-
 static int node_enabled(const void *dtb, int node)
 {
     int len;
     const char *s = fdtr_node_getprop(dtb, node, "status", &len);
-    return !s || has_string(dtb, node, "status", "okay") || has_string(dtb, node, "status", "ok");
+    return !s || fdtr_node_has_string(dtb, node, "status", "okay") || fdtr_node_has_string(dtb, node, "status", "ok");
 }
 
 /* The MMIO address of a PL011 that is a child of the root, or 0. */
@@ -77,7 +48,7 @@ static unsigned long pl011_base(const void *dtb, int node)
     unsigned ac = ac_p && len == 4 ? fdtr_be32(ac_p) : 2u;
     const unsigned char *reg;
 
-    if (node < 0 || !has_string(dtb, node, "compatible", "arm,pl011") || !node_enabled(dtb, node))
+    if (node < 0 || !fdtr_node_has_string(dtb, node, "compatible", "arm,pl011") || !node_enabled(dtb, node))
         return 0;
     reg = fdtr_node_getprop(dtb, node, "reg", &len);
     if (!reg || ac < 1 || ac > 2 || len < (int)(4 * ac))
@@ -137,16 +108,15 @@ static unsigned long find_uart(const void *dtb)
 
 void arch_boot(const void *dtb)
 {
-    int len;
-    const char *method;
+    int psci, len;
 
     psci_smc = rt_current_el() >= 2; /* HVC from EL2 would trap to ourselves */
     if (fdtr_check(dtb, rt_dtb_room(dtb)) != 0)
         return;
     uart_base = find_uart(dtb);
-    method = fdtr_getprop(dtb, "/psci", "method", &len);
-    if (method && len > 0 && method[len - 1] == 0)
-        psci_smc = str_eq(method, "smc");
+    psci = fdtr_path_offset(dtb, "/psci");
+    if (psci >= 0 && fdtr_node_getprop(dtb, psci, "method", &len))
+        psci_smc = fdtr_node_has_string(dtb, psci, "method", "smc");
 }
 
 /* ---- console, power, time ----------------------------------------------- */
