@@ -3,6 +3,7 @@
 // given, from the device tree and /proc/iomem). The window is reported next
 // to the CPU's PARange and never merged with it: a guest hypervisor's PARange
 // says what its CPU could address, the window what its host really backs.
+#include "fdt/text.hpp"
 #include "fdt/user_error.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
@@ -22,11 +23,7 @@ namespace {
 
 using Facts = std::vector<std::pair<std::string, std::string>>;
 
-std::string hex(std::uint64_t v) {
-    std::ostringstream s;
-    s << "0x" << std::hex << v;
-    return s.str();
-}
+using fdt::text::hex;
 
 // Bits needed to address [0, end): the smallest N with end <= 2^N.
 unsigned bits_for(std::uint64_t end) { return end <= 1 ? 0 : static_cast<unsigned>(std::bit_width(end - 1)); }

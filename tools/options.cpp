@@ -5,6 +5,7 @@
 #include "fdt/plan.hpp"
 #include "vmm/arch/arch.hpp"
 
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <cstring>
@@ -179,6 +180,30 @@ fdt::MachineSpec machine_spec(const po::variables_map &vm) {
     if (vm["rng"].as<bool>())
         spec.virtio.push_back(fdt::DeviceKind::virtio_rng);
     return spec;
+}
+
+namespace {
+std::vector<std::uint8_t> random_bytes(std::size_t n) {
+    std::vector<std::uint8_t> v(n);
+    std::size_t got = 0;
+    while (got < n) {
+        const ssize_t r = ::getrandom(v.data() + got, n - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            throw_errno("getrandom", "the device-tree seeds");
+        got += static_cast<std::size_t>(r);
+    }
+    return v;
+}
+} // namespace
+
+fdt::BootConfig boot_config(const po::variables_map &vm) {
+    fdt::BootConfig boot;
+    boot.bootargs = vm["cmdline"].as<std::string>();
+    boot.rng_seed = random_bytes(32);
+    boot.kaslr_seed = random_bytes(8);
+    return boot;
 }
 
 fdt::HostCaps host_caps(const po::variables_map &vm, const fdt::MachineSpec &spec, std::string &source) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "devices/console.hpp"
+#include "fdt/dtb.hpp"
 #include "fdt/layout.hpp"
 
 #include <boost/program_options.hpp>
@@ -39,6 +40,10 @@ Parsed parse(int argc, const char *const *argv, const po::options_description &d
 
 // MachineSpec from the parsed machine options (host limits are checked later).
 fdt::MachineSpec machine_spec(const po::variables_map &vm);
+
+// What the guest is told beyond the map: --cmdline, and the rng and KASLR
+// seeds from getrandom(2).
+fdt::BootConfig boot_config(const po::variables_map &vm);
 
 // The host's limits for `arch`: from KVM when this host runs that architecture,
 // else assumed, overridden by --host-ipa-limit / --host-pa-range. `source`

@@ -10,7 +10,6 @@
 #include "vmm/fd.hpp"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -48,13 +47,6 @@ Planned plan_from(int argc, const char *const *argv, const po::options_descripti
     parse_console(p.opts.vm["console"].as<std::string>());
     p.layout = fdt::plan(spec, host_caps(p.opts.vm, spec, p.caps_source));
     return p;
-}
-
-std::vector<std::uint8_t> random_bytes(std::size_t n) {
-    std::vector<std::uint8_t> v(n);
-    if (::getrandom(v.data(), n, 0) != static_cast<ssize_t>(n))
-        throw_errno("getrandom", "the device-tree seeds");
-    return v;
 }
 
 void write_atomically(const std::string &path, std::span<const std::uint8_t> bytes) {
@@ -118,11 +110,7 @@ int dtb_command(int argc, const char *const *argv) {
     }
     if (!p.opts.vm.count("output"))
         throw UserError("strata dtb needs -o FILE: where to write the device tree");
-    fdt::BootConfig boot;
-    boot.bootargs = p.opts.vm["cmdline"].as<std::string>();
-    boot.rng_seed = random_bytes(32);
-    boot.kaslr_seed = random_bytes(8);
-    write_atomically(p.opts.vm["output"].as<std::string>(), fdt::build(p.layout, boot));
+    write_atomically(p.opts.vm["output"].as<std::string>(), fdt::build(p.layout, boot_config(p.opts.vm)));
     return 0;
 }
 

@@ -26,7 +26,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
-#include <sys/random.h>
 #include <sys/sysinfo.h>
 
 #include <csignal>
@@ -62,20 +61,6 @@ std::string gib(std::uint64_t bytes) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / double(1ull << 30));
     return buf;
-}
-
-std::vector<std::uint8_t> random_bytes(std::size_t n) {
-    std::vector<std::uint8_t> v(n);
-    std::size_t got = 0;
-    while (got < n) {
-        ssize_t r = ::getrandom(v.data() + got, n - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            throw_errno("getrandom", "the device-tree seeds");
-        got += static_cast<std::size_t>(r);
-    }
-    return v;
 }
 
 po::options_description run_options() {
@@ -264,11 +249,7 @@ int run_command(int argc, const char *const *argv) {
     spdlog::info("VM type {} (IPA window {} bits: {}), host limit {} bits", layout.vm_type_bits, layout.ipa_bits,
                  layout.ipa_reason, layout.host.ipa_limit);
 
-    fdt::BootConfig boot;
-    boot.bootargs = vm_opts["cmdline"].as<std::string>();
-    boot.rng_seed = random_bytes(32);
-    boot.kaslr_seed = random_bytes(8);
-    const auto dtb = fdt::build(layout, boot);
+    const auto dtb = fdt::build(layout, boot_config(vm_opts));
 
     Vm vm(kvm, layout);
     auto stop = [&vm](int status) { vm.control().request_stop(status); };
