@@ -99,20 +99,21 @@ Vm::Vm(const Kvm &kvm, const fdt::Layout &layout)
     arch_ = arch::setup_vm(kvm_, vm_, layout_);
 }
 
-void Vm::add_mmio(const std::string &name, BusDevice &device) {
-    const auto *region = layout_.find(name);
-    if (!region)
-        throw std::logic_error("the layout has no MMIO region '" + name + "'");
-    if (auto e = mmio_.insert({region->base, region->size}, device); e != BusInsertError::none)
-        throw std::logic_error("cannot register " + name + " on the MMIO bus: " + to_string(e));
+namespace {
+// Registers device at the Layout range `range` (nullptr: the Layout has none of that name).
+template <class Range>
+void register_at(Bus &bus, const Range *range, const std::string &name, BusDevice &device) {
+    if (!range)
+        throw std::logic_error("the layout has no " + bus.name() + " range '" + name + "'");
+    if (auto e = bus.insert({range->base, range->size}, device); e != BusInsertError::none)
+        throw std::logic_error("cannot register " + name + " on the " + bus.name() + " bus: " + to_string(e));
 }
+} // namespace
+
+void Vm::add_mmio(const std::string &name, BusDevice &device) { register_at(mmio_, layout_.find(name), name, device); }
 
 void Vm::add_pio(const std::string &name, BusDevice &device) {
-    const auto *ports = layout_.find_port(name);
-    if (!ports)
-        throw std::logic_error("the layout has no port range '" + name + "'");
-    if (auto e = pio_.insert({ports->base, ports->size}, device); e != BusInsertError::none)
-        throw std::logic_error("cannot register " + name + " on the port I/O bus: " + to_string(e));
+    register_at(pio_, layout_.find_port(name), name, device);
 }
 
 std::unique_ptr<IrqLine> Vm::irq_line(std::uint32_t irq) { return std::make_unique<KvmIrqLine>(vm_, irq); }
