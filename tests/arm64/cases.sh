@@ -1,16 +1,19 @@
 # tests/arm64/cases.sh: the test cases run inside the emulated arm64 host.
 #
 # Sourced by /init (tests/arm64/init, busybox ash). To add a case: write a
-# function case_NAME and append NAME to CASES. A case gives its verdict with
-# `pass DETAIL`, `fail DETAIL` or `skip DETAIL` (a fail sticks; no verdict
-# counts as a fail); each case runs in its own shell, stdin from /dev/null,
-# under a timeout (strata.case_timeout=S on the kernel command line, default
-# 120 s). Helpers from /init: need_kvm, need FILE..., run OUT CMD...
+# function case_NAME and append NAME to the list of the hosts it runs on:
+# CASES (every host), NESTED_CASES (the nested host, -cpu max-nv, booted with
+# kvm-arm.mode=nested) or LINUX_CASES (hosts given the Linux guest,
+# tests/arm64/run --with-linux). A host runs exactly its lists' cases, so no
+# case is skipped. A case gives its verdict with `pass DETAIL` or `fail
+# DETAIL` (a fail sticks; no verdict counts as a fail); each case runs in its
+# own shell, stdin from /dev/null, under a timeout (strata.case_timeout=S on
+# the kernel command line, default 120 s). Helpers from /init: need_kvm, need
+# FILE... (fails the case when a file was not packaged), run OUT CMD...
 #
 # In the initramfs:
 #   /strata/bin/strata          the cross-built strata (build-arm64/tools/strata)
 #   /strata/bin/probe           tests/arm64/probe.c: raw KVM ground truth
-#   /strata/bin/crosscheck      tools/arm64/crosscheck, when it was built
 #   /strata/guests/             the aarch64 guests of build-arm64/tests/guests
 #   /strata/linux/Image, /strata/linux/modules/, /strata/linux/guest-initrd.gz
 #                               with tests/arm64/run --with-linux (the guest
@@ -20,6 +23,8 @@
 # Temporary files go to /tmp (a tmpfs).
 
 CASES=""
+NESTED_CASES=""
+LINUX_CASES=""
 
 # /dev/kvm is there and KVM initialised at EL2.
 CASES="$CASES kvm_device"
@@ -70,18 +75,6 @@ case_strata_plan_host_limit() {
   run /tmp/plan.json strata plan --arch aarch64 --json || { fail "strata plan --json failed"; return; }
   grep -q "\"ipa_limit\": ${expect}[,}]" /tmp/plan.json || fail "plan --json does not show ipa_limit $expect"
   pass "host IPA limit $expect"
-}
-
-# Boost.Asio on io_uring, liburing, libfdt, program_options in the cross
-# build's static binary, on the real arm64 kernel.
-CASES="$CASES crosscheck"
-case_crosscheck() {
-  need /strata/bin/crosscheck || return
-  if run /tmp/crosscheck.out crosscheck --file /tmp/crosscheck.bin; then
-    pass "$(tail -n 1 /tmp/crosscheck.out)"
-  else
-    fail "$(grep FAIL /tmp/crosscheck.out | head -n 1)"
-  fi
 }
 
 # A guest under the cross-built strata on the real (emulated) arm64 KVM: the
@@ -197,11 +190,10 @@ case_guest_virtio() {
 
 # ---- the nested-virtualization host (model max-nv, TESTBED §3) ----
 
-# need_nested: skips the case unless this host kernel was booted with
-# kvm-arm.mode=nested (tests/arm64/run does that for max-nv only); there, a
-# missing /dev/kvm fails it.
+# need_nested: fails the case unless this host kernel was booted with
+# kvm-arm.mode=nested (only then does init select NESTED_CASES) and has KVM.
 need_nested() {
-  grep -qw 'kvm-arm.mode=nested' /proc/cmdline || { skip "not the nested host (-cpu max-nv)"; return 1; }
+  grep -qw 'kvm-arm.mode=nested' /proc/cmdline || { fail "not the nested host (-cpu max-nv)"; return 1; }
   need /strata/bin/strata || return 1
   need_kvm
 }
@@ -215,7 +207,7 @@ since() { echo "$1 $(now)" | awk '{printf "%.2f", $2 - $1}'; }
 
 # strata caps on a FEAT_NV2 KVM: the 52-bit IPA limit, guest hypervisors
 # (KVM_CAP_ARM_EL2), and KVM_SET_ONE_REG lowering PARange (Linux >= 6.7).
-CASES="$CASES nested_caps"
+NESTED_CASES="$NESTED_CASES nested_caps"
 case_nested_caps() {
   need_nested || return
   run /tmp/caps.out strata caps || { fail "strata caps: exit status $rc"; return; }
@@ -251,7 +243,7 @@ pa_want() {
 # A guest hypervisor (--el2): pa-probe starts at EL2 and reads the PARange
 # KVM gives EL2 vCPUs (48 bits, whatever the CPU's 52); --pa-range lowers
 # it; the IPA window (--ipa-bits) and the PARange are separate numbers.
-CASES="$CASES el2_pa_probe"
+NESTED_CASES="$NESTED_CASES el2_pa_probe"
 case_el2_pa_probe() {
   need_nested || return
   need /strata/guests/pa-probe.img || return
@@ -267,7 +259,7 @@ case_el2_pa_probe() {
 # --el2 --pa-range 52: 52 is the CPU's PARange as a normal vCPU reads it,
 # above an EL2 vCPU's 48, so KVM cannot give it: strata must refuse it as it
 # refuses any --pa-range above the CPU's (exit 2, before a VM exists).
-CASES="$CASES el2_pa_range_above"
+NESTED_CASES="$NESTED_CASES el2_pa_range_above"
 case_el2_pa_range_above() {
   need_nested || return
   need /strata/guests/pa-probe.img || return
@@ -321,7 +313,7 @@ linux_check() {
 # given, once at the default RAM base (auto IPA window) and once with RAM
 # above 4 GiB in a 36-bit window. tests/arm64/run --with-linux (model max only
 # in meson: a boot takes 10-20 s under TCG).
-CASES="$CASES linux_guest"
+LINUX_CASES="$LINUX_CASES linux_guest"
 case_linux_guest() {
   need /strata/bin/strata /strata/linux/Image /strata/linux/guest-initrd.gz || return
   need_kvm || return
@@ -379,7 +371,7 @@ expect_lines() {
 # the payload and UART pages inside the 36-bit window and the page it put at
 # 2^36 flagged. Each el2-hyp run takes about 110 s here, nearly all of it KVM
 # tearing the nested VM down under emulation (the guest is done in 0.3 s).
-CASES="$CASES el2_hyp_payload"
+NESTED_CASES="$NESTED_CASES el2_hyp_payload"
 case_el2_hyp_payload() {
   need_nested || return
   need /strata/guests/el2-hyp.img || return
@@ -394,7 +386,7 @@ case_el2_hyp_payload() {
 
 # The same without beyond=1: every output of its stage-2 lies inside the
 # window; --e2h0 gives a guest hypervisor without VHE, which el2-hyp reports.
-CASES="$CASES el2_hyp_inside_window"
+NESTED_CASES="$NESTED_CASES el2_hyp_inside_window"
 case_el2_hyp_inside_window() {
   need_nested || return
   need /strata/guests/el2-hyp.img || return

@@ -2,6 +2,7 @@
 // the exact report lines, that a DTB file is complete and valid (libfdt), and
 // that a failing `dtb` leaves nothing behind and an existing file untouched.
 #include "tests/support/expect.hpp"
+#include "tests/support/meson_main.hpp"
 
 #include <gtest/gtest.h>
 
@@ -150,6 +151,19 @@ TEST(Dtb, FailureLeavesAnExistingFileAsItWas) {
     EXPECT_EQ(dir.entries(), 1u);
 }
 
+// Fails at the last step, after the temporary file was written: the target
+// is a directory, so rename(2) refuses (EISDIR) and the temporary must go.
+TEST(Dtb, FailureAfterTheTemporaryWasWrittenRemovesIt) {
+    TempDir dir;
+    const auto out = dir.file("taken.dtb");
+    fs::create_directory(out);
+    auto o = run_strata({"dtb", "--arch", "aarch64", "-o", out});
+    EXPECT_EQ(o.status, 2) << o.err;
+    EXPECT_NE(o.err.find("cannot write '" + out + "' (rename): Is a directory"), std::string::npos) << o.err;
+    EXPECT_EQ(dir.entries(), 1u); // only the directory: no temporary left beside it
+    EXPECT_TRUE(fs::is_empty(out));
+}
+
 TEST(Dtb, NeedsAnOutputFile) {
     expect_exact_usage_error(run_strata({"dtb", "--arch", "aarch64"}),
                        "strata dtb needs -o FILE: where to write the device tree");
@@ -181,5 +195,5 @@ int main(int argc, char **argv) {
         return 1;
     }
     strata_bin = argv[1];
-    return RUN_ALL_TESTS();
+    return strata::test::run_tests_for_meson();
 }

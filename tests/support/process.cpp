@@ -94,7 +94,9 @@ Outcome finish(Child &child, std::chrono::milliseconds timeout, std::string alre
     int ws = 0;
     ::waitpid(child.pid, &ws, 0);
     o.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
-    o.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    // Kept apart: a process that exited with 128+N is not one killed by N.
+    o.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+    o.killed_by = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
     ::close(child.out_fd);
     ::close(child.err_fd);
     if (child.in_fd >= 0)
