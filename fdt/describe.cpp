@@ -22,6 +22,8 @@ std::string_view name(RegionKind kind) {
         return "ram";
     case RegionKind::in_ram:
         return "in-ram";
+    case RegionKind::reserved:
+        return "reserved";
     }
     return "?";
 }
@@ -73,7 +75,7 @@ IpaRequest parse_ipa_request(std::string_view text) {
     unsigned bits = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), bits);
     if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || bits > 64)
-        throw UserError("--ipa-bits " + std::string(text) +
+        throw PlanError("--ipa-bits " + std::string(text) +
                         " is not a window size: use auto, max, 0 or 32..52");
     if (bits == 0)
         return {IpaRequest::Kind::legacy, 0};
@@ -85,7 +87,7 @@ Arch parse_arch(std::string_view text) {
         return Arch::x86_64;
     if (text == "aarch64" || text == "arm64")
         return Arch::aarch64;
-    throw UserError("--arch " + std::string(text) +
+    throw PlanError("--arch " + std::string(text) +
                     " is not an architecture strata knows: use x86_64 or aarch64");
 }
 

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "fdt/layout.hpp"
-#include "fdt/user_error.hpp"
+#include "fdt/plan_error.hpp"
 
 #include <cstdint>
 #include <string>
@@ -20,7 +20,7 @@ struct BootConfig {
     std::vector<std::uint8_t> kaslr_seed;
 };
 
-// The DTB bytes; throws UserError when they exceed layout.dtb.size.
+// The DTB bytes; throws PlanError when they exceed layout.dtb.size.
 std::vector<std::uint8_t> build(const Layout &layout, const BootConfig &boot);
 
 } // namespace strata::fdt

@@ -43,6 +43,15 @@ struct MachineSpec {
 struct HostCaps {
     unsigned ipa_limit = 40;
     unsigned pa_range = 40;
+    // x86_64: the CPU maps 1 GiB pages (CPUID 0x80000001 EDX.26). Without
+    // them the boot identity map needs a page directory per GiB, which sets
+    // how much address space the boot area can map.
+    bool pages_1g = true;
+    // aarch64: KVM runs guest hypervisors (KVM_CAP_ARM_EL2), also without VHE
+    // (KVM_CAP_ARM_EL2_E2H0). `strata run` refuses --el2/--e2h0 without them;
+    // the planner does not look (dtb and plan describe any host).
+    bool el2 = false;
+    bool el2_e2h0 = false;
 };
 
 // What a region is, so consumers need not guess from its name.
@@ -51,6 +60,7 @@ enum class RegionKind : std::uint8_t {
     irqchip,   // handled by KVM's in-kernel irqchip (GIC, IOAPIC, LAPIC): no bus entry
     ram,       // a RAM bank: one memslot each
     in_ram,    // a use of RAM (boot tables, DTB, initrd): lies inside one bank
+    reserved,  // KVM's own (the x86_64 TSS pages): no memslot, no bus entry, nothing else
 };
 
 // A window of guest-physical address space (MMIO or RAM).
@@ -75,6 +85,18 @@ struct VirtioSlot {
     std::uint32_t irq = 0; // GSI on x86_64; SPI number on aarch64 (the DT cell, INTID = 32 + irq)
 };
 
+// x86_64's boot area: the GDT page, the PML4 page, then the identity map's
+// tables over [0, end): a PDPT page per 512 GiB and, without 1 GiB pages, a
+// page directory per GiB (2 MiB pages). `bytes` is what the area must hold.
+struct BootTables {
+    static constexpr std::uint64_t gdt_offset = 0x0000, pml4_offset = 0x1000, tables_offset = 0x2000;
+    std::uint64_t end = 0;   // the identity map covers [0, end): RAM and every window
+    std::uint64_t pdpts = 0; // PDPT pages, from tables_offset on
+    std::uint64_t gibs = 0;  // GiB entries (and page directories without 1 GiB pages)
+    bool pages_1g = true;
+    std::uint64_t bytes = 0; // UINT64_MAX when even one PML4 cannot map it
+};
+
 struct Layout {
     Arch arch = Arch::x86_64;
     unsigned cpus = 1;
@@ -82,7 +104,8 @@ struct Layout {
     std::vector<Region> regions;   // the whole physical map (RAM, MMIO, dtb...), ascending
     std::vector<PortRange> ports;  // x86_64 only: serial, debug-exit, power-off, null
     std::vector<VirtioSlot> virtio;
-    Region boot;   // x86_64: GDT and identity page tables (inside RAM)
+    Region boot;   // x86_64: GDT and identity page tables (inside RAM); see boot_tables
+    Region tss;    // x86_64: the three pages KVM_SET_TSS_ADDR reserves (not guest RAM)
     Region dtb;    // where the DTB goes and the most it may take (inside RAM)
     Region initrd; // size 0 when there is none
     unsigned ipa_bits = 0; // the window N: every region lies below 2^N
@@ -101,6 +124,8 @@ struct Layout {
 
     const Region *find(std::string_view name) const;
     const PortRange *find_port(std::string_view name) const;
+    std::uint64_t map_end() const; // the end of the highest region
+    BootTables boot_tables() const; // x86_64 (fdt/layout.cpp)
 };
 
 } // namespace strata::fdt

@@ -13,6 +13,7 @@
 //                             GSIs 5, 6, 7, 9, ..., 23 (4 is the serial port, 8 the RTC)
 //   0xFEC0_0000     ioapic    in-kernel IOAPIC, 4 KiB
 //   0xFEE0_0000     lapic     in-kernel local APIC, 4 KiB
+//   0xFFFB_D000     tss       the three pages KVM_SET_TSS_ADDR reserves (VMX real mode)
 //   0x1_0000_0000   ram1      the RAM beyond 3 GiB, when there is any
 //   I/O ports: serial 0x3f8/8 (GSI 4), debug-exit 0xf4/1, power-off 0x604/2, null 0x80/1
 //   RAM starts at 0; --ram-base is refused. At most 255 vCPUs (xAPIC IDs).
@@ -77,6 +78,8 @@ constexpr std::uint64_t kDtbEnd = 0x10'0000;
 constexpr std::uint64_t kVirtioBase = 0xD000'0000;
 constexpr std::uint64_t kIoapic = 0xFEC0'0000;
 constexpr std::uint64_t kLapic = 0xFEE0'0000;
+constexpr std::uint64_t kTss = 0xFFFB'D000;
+constexpr std::uint64_t kTssSize = 3 * kPage;
 constexpr std::uint32_t kSerialGsi = 4;
 constexpr std::array<std::uint32_t, 18> kVirtioGsis{5,  6,  7,  9,  10, 11, 12, 13, 14,
                                                     15, 16, 17, 18, 19, 20, 21, 22, 23};
@@ -137,7 +140,7 @@ void add_virtio(Layout &l, const MachineSpec &spec, std::uint64_t base, auto irq
 
 void check_spec(const MachineSpec &spec, const HostCaps &host) {
     if (host.ipa_limit < kMinBits || host.ipa_limit > kMaxBits)
-        throw UserError(
+        throw PlanError(
             "a host IPA limit of " + std::to_string(host.ipa_limit) +
             " bits is not a physical address size: use --host-ipa-limit between 32 and 52");
     const unsigned cpus = max_cpus(spec.arch, spec.gic);
@@ -145,32 +148,32 @@ void check_spec(const MachineSpec &spec, const HostCaps &host) {
         std::string holder = spec.arch == Arch::x86_64    ? "x86_64 (xAPIC IDs)"
                              : spec.gic == GicVersion::v3 ? "the GICv3 redistributor window"
                                                           : "GICv2";
-        throw UserError(
+        throw PlanError(
             std::to_string(spec.cpus) + " vCPUs were asked for but " + holder + " holds 1 to " +
             std::to_string(cpus) + ": use --cpus " + std::to_string(cpus) + " or fewer" +
             (spec.arch == Arch::aarch64 && spec.gic == GicVersion::v2 ? ", or --gic v3" : ""));
     }
     const unsigned slots = max_virtio(spec.arch);
     if (spec.virtio.size() > slots)
-        throw UserError(std::to_string(spec.virtio.size()) + " virtio devices were asked for but " +
+        throw PlanError(std::to_string(spec.virtio.size()) + " virtio devices were asked for but " +
                         std::string(name(spec.arch)) + " has interrupt lines for " +
                         std::to_string(slots) + ": use at most " + std::to_string(slots) +
                         " (--blk, --net, --rng and --console virtio together)");
     if (spec.el2 && spec.arch != Arch::aarch64)
-        throw UserError("--el2 (a guest hypervisor) is an aarch64 feature: drop --el2 on x86_64");
+        throw PlanError("--el2 (a guest hypervisor) is an aarch64 feature: drop --el2 on x86_64");
     if (spec.el2 && spec.gic != GicVersion::v3)
-        throw UserError("--el2 guests need KVM's GICv3 but --gic v2 was asked for: use --gic v3");
+        throw PlanError("--el2 guests need KVM's GICv3 but --gic v2 was asked for: use --gic v3");
     if (spec.ram_size < kMinRam)
-        throw UserError("--mem " + text::size(spec.ram_size) +
+        throw PlanError("--mem " + text::size(spec.ram_size) +
                         " is below the smallest RAM of 16M: use --mem 16M or more");
     if (spec.ram_size % kPage != 0)
-        throw UserError("--mem " + std::to_string(spec.ram_size) +
+        throw PlanError("--mem " + std::to_string(spec.ram_size) +
                         " is not a whole number of 4K pages: round it");
     if (spec.ram_size > (std::uint64_t{1} << kMaxBits))
-        throw UserError("--mem " + text::size(spec.ram_size) +
+        throw PlanError("--mem " + text::size(spec.ram_size) +
                         " is larger than any physical address space (52 bits): use less");
     if (spec.initrd_size > spec.ram_size)
-        throw UserError("the initrd (" + std::to_string(spec.initrd_size) +
+        throw PlanError("the initrd (" + std::to_string(spec.initrd_size) +
                         " bytes) is larger than RAM (" + text::size(spec.ram_size) +
                         "): use a larger --mem");
 }
@@ -178,7 +181,7 @@ void check_spec(const MachineSpec &spec, const HostCaps &host) {
 Layout place_x86(const MachineSpec &spec) {
     using namespace x86;
     if (spec.ram_base)
-        throw UserError("--ram-base " + hex(*spec.ram_base) +
+        throw PlanError("--ram-base " + hex(*spec.ram_base) +
                         " was given but x86_64 RAM always starts at 0: drop --ram-base");
     Layout l;
     const std::uint64_t low = std::min(spec.ram_size, kLowRamEnd);
@@ -190,7 +193,7 @@ Layout place_x86(const MachineSpec &spec) {
     if (spec.initrd_size != 0) {
         const std::uint64_t floor = kDtbEnd + kKernelRoom;
         if (spec.initrd_size > low - floor)
-            throw UserError("the initrd (" + std::to_string(spec.initrd_size) +
+            throw PlanError("the initrd (" + std::to_string(spec.initrd_size) +
                             " bytes) does not fit between " + hex(floor) +
                             " and the top of low RAM at " + hex(low) +
                             ": use a larger --mem or a smaller initrd");
@@ -200,6 +203,7 @@ Layout place_x86(const MachineSpec &spec) {
     add_virtio(l, spec, kVirtioBase, [](unsigned i) { return kVirtioGsis[i]; });
     add(l, "ioapic", kIoapic, 0x1000, RegionKind::irqchip);
     add(l, "lapic", kLapic, 0x1000, RegionKind::irqchip);
+    l.tss = add(l, "tss", kTss, kTssSize, RegionKind::reserved);
     l.ports = {
         {"serial", 0x3f8, 8}, {"debug-exit", 0xf4, 1}, {"power-off", 0x604, 2}, {"null", 0x80, 1}};
     l.uart_irq = kSerialGsi;
@@ -227,13 +231,13 @@ Layout place_arm(const MachineSpec &spec) {
 
     const std::uint64_t base = spec.ram_base.value_or(kRamBase);
     if (base % kRamAlign != 0)
-        throw UserError("--ram-base " + hex(base) + " is not 2M aligned: use --ram-base " +
+        throw PlanError("--ram-base " + hex(base) + " is not 2M aligned: use --ram-base " +
                         hex(align_down(base, kRamAlign)));
     if (base < kRamBase)
-        throw UserError("--ram-base " + hex(base) + " lies in the device window below " +
+        throw PlanError("--ram-base " + hex(base) + " lies in the device window below " +
                         hex(kRamBase) + ": use --ram-base " + hex(kRamBase) + " or above");
     if (base > (std::uint64_t{1} << kMaxBits))
-        throw UserError("--ram-base " + hex(base) +
+        throw PlanError("--ram-base " + hex(base) +
                         " is above any physical address space (52 bits): use a lower --ram-base");
     const Region ram = add(l, "ram0", base, spec.ram_size, RegionKind::ram);
 
@@ -244,7 +248,7 @@ Layout place_arm(const MachineSpec &spec) {
     if (top < base || top - base < room)
         top = ram.end();
     if (top - base < room)
-        throw UserError("the initrd (" + std::to_string(spec.initrd_size) +
+        throw PlanError("the initrd (" + std::to_string(spec.initrd_size) +
                         " bytes) does not fit in " + text::size(spec.ram_size) +
                         " of RAM with the 2M DTB and 8M for the kernel: "
                         "use a larger --mem or a smaller initrd");
@@ -255,13 +259,13 @@ Layout place_arm(const MachineSpec &spec) {
     }
     l.dtb = add(l, "dtb", align_down(top - kDtbSize, kDtbSize), kDtbSize, RegionKind::in_ram);
     if (l.dtb.base < base + kKernelRoom)
-        throw UserError("the initrd (" + std::to_string(spec.initrd_size) +
+        throw PlanError("the initrd (" + std::to_string(spec.initrd_size) +
                         " bytes) leaves no 2M-aligned room for the DTB above 8M for the kernel: "
                         "use a larger --mem or a smaller initrd");
     return l;
 }
 
-// The map without the window; throws UserError for requests that cannot be placed.
+// The map without the window; throws PlanError for requests that cannot be placed.
 Layout place(const MachineSpec &spec, const HostCaps &host) {
     check_spec(spec, host);
     Layout l = spec.arch == Arch::x86_64 ? place_x86(spec) : place_arm(spec);
@@ -275,6 +279,18 @@ Layout place(const MachineSpec &spec, const HostCaps &host) {
     return l;
 }
 
+// x86_64: the identity map's tables must fit the boot area (without 1 GiB
+// pages that caps the map near 124 GiB).
+void check_boot_tables(const Layout &l, const MachineSpec &spec, const HostCaps &host) {
+    if (spec.arch != Arch::x86_64)
+        return;
+    const auto tables = l.boot_tables();
+    if (tables.bytes > l.boot.size)
+        throw PlanError("--mem " + text::size(spec.ram_size) + " needs more boot page tables than the " +
+                        hex(l.boot.size) + "-byte boot area holds" +
+                        (host.pages_1g ? "" : " (this host has no 1 GiB pages)") + ": use a smaller --mem");
+}
+
 // The largest --mem (whole MiB) whose map fits 2^bits, all else equal. Fitting
 // is an interval in the RAM size (too small to place .. too big for the window),
 // so bisect on "too big" and check the answer places.
@@ -284,7 +300,7 @@ std::optional<std::uint64_t> largest_ram(MachineSpec spec, const HostCaps &host,
         spec.ram_size = mib * MiB;
         try {
             return top(place(spec, host)) > window;
-        } catch (const UserError &) {
+        } catch (const PlanError &) {
             return false;
         }
     };
@@ -298,7 +314,7 @@ std::optional<std::uint64_t> largest_ram(MachineSpec spec, const HostCaps &host,
     spec.ram_size = lo * MiB;
     try {
         place(spec, host);
-    } catch (const UserError &) {
+    } catch (const PlanError &) {
         return std::nullopt;
     }
     return spec.ram_size;
@@ -333,12 +349,12 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
     auto over_host = [&] {
         if (spec.ram_base) {
             const Region &ram = l.ram.back();
-            return UserError("RAM of " + text::size(ram.size) + " at --ram-base " + hex(ram.base) +
+            return PlanError("RAM of " + text::size(ram.size) + " at --ram-base " + hex(ram.base) +
                              " ends at " + hex(ram.end() - 1) + ", which needs " +
                              std::to_string(need) + " bits, but this host's " + lim + " is " +
                              std::to_string(limit) + " bits: " + fit_advice(spec, host, limit));
         }
-        return UserError(needs + " but this host's " + lim + " is " + std::to_string(limit) +
+        return PlanError(needs + " but this host's " + lim + " is " + std::to_string(limit) +
                          " bits: " + fit_advice(spec, host, limit));
     };
     // The window is too small for the map, though the host may allow a larger one.
@@ -346,7 +362,7 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
         std::string out = needs + " but " + asked + ": ";
         if (need <= limit)
             out += "use --ipa-bits auto, or ";
-        return UserError(out + fit_advice(spec, host, std::min(bits, limit)));
+        return PlanError(out + fit_advice(spec, host, std::min(bits, limit)));
     };
 
     unsigned bits = 0;
@@ -367,11 +383,11 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
         const unsigned n = spec.ipa.bits;
         const std::string asked = "--ipa-bits " + std::to_string(n);
         if (n < kMinBits)
-            throw UserError(asked +
+            throw PlanError(asked +
                             " is below the smallest window of 32 bits: use --ipa-bits 32 or more, "
                             "or --ipa-bits auto");
         if (n > limit)
-            throw UserError(asked + " is above this host's " + lim + " of " +
+            throw PlanError(asked + " is above this host's " + lim + " of " +
                             std::to_string(limit) + " bits: use --ipa-bits " +
                             std::to_string(limit) + " or less, or --ipa-bits auto");
         if (need > n)
@@ -382,7 +398,7 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
     }
     case IpaRequest::Kind::legacy:
         if (limit < kLegacyBits)
-            throw UserError("--ipa-bits 0 (legacy) means 40 bits but this host's " + lim + " is " +
+            throw PlanError("--ipa-bits 0 (legacy) means 40 bits but this host's " + lim + " is " +
                             std::to_string(limit) + " bits: use --ipa-bits auto");
         if (need > kLegacyBits)
             throw over_window("--ipa-bits 0 (legacy) gives 40 bits", kLegacyBits);
@@ -409,17 +425,19 @@ unsigned max_virtio(Arch arch) {
     return arch == Arch::x86_64 ? static_cast<unsigned>(x86::kVirtioGsis.size()) : arm::kMaxVirtio;
 }
 
+namespace {
+
 // The PARange the guest reads: the CPU's, or a lower one asked for.
 void choose_pa_range(Layout &l, const MachineSpec &spec, const HostCaps &host) {
     l.pa_range = host.pa_range;
     if (spec.pa_range) {
         if (spec.arch != Arch::aarch64)
-            throw UserError("--pa-range sets the PARange an arm64 guest reads; x86_64 has no such register");
+            throw PlanError("--pa-range sets the PARange an arm64 guest reads; x86_64 has no such register");
         if (!parange_encoding(*spec.pa_range))
-            throw UserError("--pa-range " + std::to_string(*spec.pa_range) +
+            throw PlanError("--pa-range " + std::to_string(*spec.pa_range) +
                             " is not a PARange size: use 32, 36, 40, 42, 44, 48, 52 or 56");
         if (*spec.pa_range > host.pa_range)
-            throw UserError("--pa-range " + std::to_string(*spec.pa_range) + " is above this CPU's PARange of " +
+            throw PlanError("--pa-range " + std::to_string(*spec.pa_range) + " is above this CPU's PARange of " +
                             std::to_string(host.pa_range) + " bits and KVM only lets it be lowered: use --pa-range " +
                             std::to_string(host.pa_range) + " or less");
         l.pa_range = *spec.pa_range;
@@ -427,23 +445,14 @@ void choose_pa_range(Layout &l, const MachineSpec &spec, const HostCaps &host) {
     }
 }
 
+} // namespace
+
 Layout plan(const MachineSpec &spec, const HostCaps &host) {
     Layout l = place(spec, host);
     choose_window(l, spec, host);
     choose_pa_range(l, spec, host);
+    check_boot_tables(l, spec, host);
     return l;
-}
-
-const Region *Layout::find(std::string_view n) const {
-    auto it =
-        std::find_if(regions.begin(), regions.end(), [&](const Region &r) { return r.name == n; });
-    return it == regions.end() ? nullptr : &*it;
-}
-
-const PortRange *Layout::find_port(std::string_view n) const {
-    auto it =
-        std::find_if(ports.begin(), ports.end(), [&](const PortRange &p) { return p.name == n; });
-    return it == ports.end() ? nullptr : &*it;
 }
 
 } // namespace strata::fdt

@@ -4,14 +4,14 @@
 #pragma once
 
 #include "fdt/layout.hpp"
-#include "fdt/user_error.hpp"
+#include "fdt/plan_error.hpp"
 
 #include <string>
 #include <string_view>
 
 namespace strata::fdt {
 
-// Throws UserError (one sentence: what was asked, the limit, the way out).
+// Throws PlanError (one sentence: what was asked, the limit, the way out).
 Layout plan(const MachineSpec &spec, const HostCaps &host);
 
 // The most vCPUs the interrupt controller's window holds: GICv3 by the
@@ -20,9 +20,9 @@ unsigned max_cpus(Arch arch, GicVersion gic);
 // The number of virtio-mmio slots (bounded by the free interrupt lines).
 unsigned max_virtio(Arch arch);
 
-// "auto", "max", "0" (legacy) or a number of bits; UserError otherwise.
+// "auto", "max", "0" (legacy) or a number of bits; PlanError otherwise.
 IpaRequest parse_ipa_request(std::string_view text);
-// "x86_64" or "aarch64" (also "arm64", "x86-64", "amd64"); UserError otherwise.
+// "x86_64" or "aarch64" (also "arm64", "x86-64", "amd64"); PlanError otherwise.
 Arch parse_arch(std::string_view text);
 
 std::string_view name(Arch arch);

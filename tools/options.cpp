@@ -1,7 +1,7 @@
 // Option parsing: sizes, counts, console specs, and Program_options glue.
 #include "tools/options.hpp"
 
-#include "fdt/user_error.hpp"
+#include "tools/user_error.hpp"
 #include "fdt/plan.hpp"
 #include "vmm/arch/arch.hpp"
 
@@ -211,19 +211,26 @@ fdt::HostCaps host_caps(const po::variables_map &vm, const fdt::MachineSpec &spe
     fdt::HostCaps caps;
     source = "this host's KVM";
     bool from_kvm = false;
+    std::string why = "no KVM for " + std::string(fdt::name(arch)) + " here";
     if (arch == arch::host_arch) {
         try {
             Kvm kvm;
             caps = arch::host_caps(kvm, spec.el2);
             from_kvm = true;
-        } catch (const std::system_error &) {
+        } catch (const std::system_error &e) {
+            // Planning needs no KVM: without a /dev/kvm we may open, plan for an
+            // assumed host and say why. Any other failure is a host error.
+            if (e.code() != std::errc::no_such_file_or_directory && e.code() != std::errc::permission_denied &&
+                e.code() != std::errc::operation_not_permitted && e.code() != std::errc::no_such_device)
+                throw;
+            why = e.what();
         }
     }
     if (!from_kvm) {
         // Without KVM: an arm64 host without the IPA capability is a 40-bit host;
         // x86_64 machines commonly have 48 physical address bits.
         caps = arch == fdt::Arch::aarch64 ? fdt::HostCaps{40, 40} : fdt::HostCaps{48, 48};
-        source = "assumed (no KVM for " + std::string(fdt::name(arch)) + " here; see --host-ipa-limit)";
+        source = "assumed (" + why + "; see --host-ipa-limit)";
     }
     if (vm.count("host-ipa-limit")) {
         caps.ipa_limit = parse_count(vm["host-ipa-limit"].as<std::string>(), "host-ipa-limit");

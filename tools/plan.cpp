@@ -4,7 +4,7 @@
 // the temporary is removed and the target is left as it was.
 #include "fdt/dtb.hpp"
 #include "fdt/plan.hpp"
-#include "fdt/user_error.hpp"
+#include "tools/user_error.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
 #include "vmm/fd.hpp"

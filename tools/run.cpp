@@ -13,9 +13,10 @@
 #include "devices/virtio/rng.hpp"
 #include "fdt/dtb.hpp"
 #include "fdt/plan.hpp"
-#include "fdt/user_error.hpp"
+#include "tools/user_error.hpp"
 #include "nested/trace.hpp"
 #include "tools/commands.hpp"
+#include "tools/device_specs.hpp"
 #include "tools/options.hpp"
 #include "tools/terminal.hpp"
 #include "vmm/arch/arch.hpp"
@@ -95,11 +96,11 @@ std::vector<std::unique_ptr<virtio::Device>> make_virtio_devices(boost::asio::io
         }
         case fdt::DeviceKind::virtio_blk:
             out.push_back(std::make_unique<virtio::Block>(
-                io, virtio::parse_block_spec(opts["blk"].as<std::vector<std::string>>().at(blk++))));
+                io, parse_block_spec(opts["blk"].as<std::vector<std::string>>().at(blk++))));
             break;
         case fdt::DeviceKind::virtio_net: {
             const auto &text = opts["net"].as<std::vector<std::string>>().at(net);
-            out.push_back(std::make_unique<virtio::Net>(io, virtio::parse_net_spec(text, static_cast<unsigned>(net))));
+            out.push_back(std::make_unique<virtio::Net>(io, parse_net_spec(text, static_cast<unsigned>(net))));
             ++net;
             break;
         }
@@ -174,24 +175,19 @@ struct VirtioSlot {
     std::vector<std::unique_ptr<virtio::QueueNotifier>> notifiers;
 };
 
-} // namespace
+// The steps of `strata run`, in order. Each one reads alone; everything the
+// user could have got wrong is refused before the VM exists.
 
-int run_command(int argc, const char *const *argv) {
-    const auto desc = run_options();
-    const auto opts = parse(argc, argv, desc);
-    if (opts.help) {
-        std::cout << usage << '\n' << desc << '\n';
-        return 0;
-    }
-    const auto &vm_opts = opts.vm;
-    const auto level = spdlog::level::from_str(vm_opts["log-level"].as<std::string>());
-    if (level == spdlog::level::off && vm_opts["log-level"].as<std::string>() != "off")
-        throw UserError("--log-level wants error, warn, info or debug, not '" +
-                        vm_opts["log-level"].as<std::string>() + "'");
+void set_log_level(const po::variables_map &vm_opts) {
+    const auto &text = vm_opts["log-level"].as<std::string>();
+    const auto level = spdlog::level::from_str(text);
+    if (level == spdlog::level::off && text != "off")
+        throw UserError("--log-level wants error, warn, info or debug, not '" + text + "'");
     spdlog::set_level(level);
+}
 
-    auto spec = machine_spec(vm_opts);
-    const auto console_spec = parse_console(vm_opts["console"].as<std::string>());
+// The flags that only make sense together, or not at all for `run`.
+void check_run_flags(const po::variables_map &vm_opts, const fdt::MachineSpec &spec) {
     if (spec.arch != arch::host_arch)
         throw UserError(std::string("strata run starts ") + std::string(fdt::name(arch::host_arch)) +
                         " VMs on this host; use strata dtb or plan for " + std::string(fdt::name(spec.arch)));
@@ -199,40 +195,58 @@ int run_command(int argc, const char *const *argv) {
         throw UserError("--trace-s2 shows a guest hypervisor's stage-2: it needs --el2");
     if (vm_opts.count("host-ipa-limit") || vm_opts.count("host-pa-range"))
         throw UserError("--host-ipa-limit and --host-pa-range are for strata dtb and plan; run uses this host's KVM");
+}
 
-    // The kernel: read and checked before any VM exists.
-    std::vector<std::uint8_t> kernel_file;
-    std::string kernel_name = "the built-in demo guest";
+// The kernel file, inflated if gzip, with its ELF checked now; an arm64
+// Image is placed once the map is known (place_kernel).
+struct Kernel {
+    std::string name;
+    std::vector<std::uint8_t> file;
+    image::Format format = image::Format::elf;
+    std::optional<elf::Image> elf;
+};
+
+Kernel read_kernel(const po::variables_map &vm_opts, const fdt::MachineSpec &spec) {
+    Kernel k;
+    k.name = "the built-in demo guest";
     if (vm_opts.count("kernel")) {
-        kernel_name = "kernel '" + vm_opts["kernel"].as<std::string>() + "'";
-        kernel_file = elf::read_file(vm_opts["kernel"].as<std::string>(), "kernel");
+        k.name = "kernel '" + vm_opts["kernel"].as<std::string>() + "'";
+        k.file = elf::read_file(vm_opts["kernel"].as<std::string>(), "kernel");
     } else {
-        kernel_file.assign(strata_demo_guest_start, strata_demo_guest_end);
-        if (kernel_file.empty())
+        k.file.assign(strata_demo_guest_start, strata_demo_guest_end);
+        if (k.file.empty())
             throw UserError("this strata was built without its demo guest: give --kernel");
     }
-    if (image::detect(kernel_file) == image::Format::gzip)
-        kernel_file = image::gunzip(kernel_file, kernel_name);
-    const auto format = image::detect(kernel_file);
-    if (format == image::Format::arm64_image && spec.arch != fdt::Arch::aarch64)
-        throw UserError(kernel_name + " is an arm64 Image, but this VM is " + std::string(fdt::name(spec.arch)));
-    if (format != image::Format::elf && format != image::Format::arm64_image)
-        throw UserError(kernel_name + (spec.arch == fdt::Arch::aarch64
-                                           ? " is neither an ELF file nor an arm64 Image (plain or gzip)"
-                                           : " is not an ELF file"));
-    // An ELF is checked now; an arm64 Image is placed once the map is known.
-    std::optional<elf::Image> kernel;
-    if (format == image::Format::elf)
-        kernel = elf::parse(kernel_file, arch::elf_machine(), kernel_name);
+    if (image::detect(k.file) == image::Format::gzip)
+        k.file = image::gunzip(k.file, k.name);
+    k.format = image::detect(k.file);
+    if (k.format == image::Format::arm64_image && spec.arch != fdt::Arch::aarch64)
+        throw UserError(k.name + " is an arm64 Image, but this VM is " + std::string(fdt::name(spec.arch)));
+    if (k.format != image::Format::elf && k.format != image::Format::arm64_image)
+        throw UserError(k.name + (spec.arch == fdt::Arch::aarch64
+                                      ? " is neither an ELF file nor an arm64 Image (plain or gzip)"
+                                      : " is not an ELF file"));
+    if (k.format == image::Format::elf)
+        k.elf = elf::parse(k.file, arch::elf_machine(), k.name);
+    return k;
+}
 
-    // Devices open their host files and taps now, so a bad path stops us
-    // before any VM exists.
-    boost::asio::io_context io;
-    devices::Console console(console_spec);
-    virtio::Console *virtio_console = nullptr;
-    auto virtio_devices = make_virtio_devices(io, vm_opts, spec, console, virtio_console);
+// Devices open their host files and taps now, so a bad path stops us before
+// any VM exists; a file or tap the user named that cannot be opened is their
+// mistake to fix (exit 2), not a host failure.
+std::vector<std::unique_ptr<virtio::Device>> open_devices(boost::asio::io_context &io,
+                                                          const po::variables_map &vm_opts,
+                                                          const fdt::MachineSpec &spec, devices::Console &console,
+                                                          virtio::Console *&virtio_console) {
+    try {
+        return make_virtio_devices(io, vm_opts, spec, console, virtio_console);
+    } catch (const std::system_error &e) {
+        throw UserError(e.what());
+    }
+}
 
-    Kvm kvm;
+// This host's limits: memory, vCPUs, the interrupt controller, EL2; then the plan.
+fdt::Layout plan_on_host(const Kvm &kvm, const po::variables_map &vm_opts, fdt::MachineSpec spec) {
     if (spec.ram_size > host_memory())
         throw UserError("--mem asks for " + gib(spec.ram_size) + " but this host has " + gib(host_memory()) +
                         " of memory: use less");
@@ -243,31 +257,78 @@ int run_command(int argc, const char *const *argv) {
         spdlog::info("this host's KVM has no GICv3: using a GICv2");
         spec.gic = fdt::GicVersion::v2;
     }
-    const fdt::Layout layout = fdt::plan(spec, arch::host_caps(kvm, spec.el2));
-    if (!kernel)
-        kernel = image::parse_arm64(kernel_file, layout.ram.front().base, kernel_name);
+    const auto caps = arch::host_caps(kvm, spec.el2);
+    if (spec.el2 && !caps.el2)
+        throw UserError("--el2 needs a host whose KVM runs guest hypervisors (KVM_CAP_ARM_EL2: Linux >= 6.16 "
+                        "booted with kvm-arm.mode=nested on a CPU with FEAT_NV2); this one does not");
+    if (spec.e2h0 && !caps.el2_e2h0)
+        throw UserError("--e2h0 needs KVM_CAP_ARM_EL2_E2H0, which this host's KVM does not offer");
+    fdt::Layout layout = fdt::plan(spec, caps);
     spdlog::info("VM type {} (IPA window {} bits: {}), host limit {} bits", layout.vm_type_bits, layout.ipa_bits,
                  layout.ipa_reason, layout.host.ipa_limit);
+    return layout;
+}
 
-    const auto dtb = fdt::build(layout, boot_config(vm_opts));
+// An arm64 Image is placed at the RAM base the plan chose (still before any VM).
+void place_kernel(Kernel &kernel, const fdt::Layout &layout) {
+    if (!kernel.elf)
+        kernel.elf = image::parse_arm64(kernel.file, layout.ram.front().base, kernel.name);
+}
 
-    Vm vm(kvm, layout);
-    auto stop = [&vm](int status) { vm.control().request_stop(status); };
-
-    std::vector<elf::Reserved> reserved{{"boot tables", layout.boot.base, layout.boot.size},
-                                        {"device tree", layout.dtb.base, layout.dtb.size},
-                                        {"initrd", layout.initrd.base, layout.initrd.size}};
-    elf::load(*kernel, kernel_file, vm.memory(), reserved, kernel_name);
+// The kernel and the initrd into guest RAM, clear of the boot tables and the DTB.
+std::uint64_t load_guest(Vm &vm, const Kernel &kernel, const fdt::Layout &layout, const po::variables_map &vm_opts) {
+    const std::vector<elf::Reserved> reserved{{"boot tables", layout.boot.base, layout.boot.size},
+                                              {"device tree", layout.dtb.base, layout.dtb.size},
+                                              {"initrd", layout.initrd.base, layout.initrd.size}};
+    elf::load(*kernel.elf, kernel.file, vm.memory(), reserved, kernel.name);
     if (vm_opts.count("initrd")) {
         const auto initrd = elf::read_file(vm_opts["initrd"].as<std::string>(), "initrd");
         if (initrd.size() != layout.initrd.size ||
             !vm.memory().write(GuestAddress{layout.initrd.base}, std::as_bytes(std::span(initrd))))
             throw UserError("the initrd changed size while strata was starting");
     }
+    return kernel.elf->entry;
+}
 
+// With --trace-s2: the guest hypervisor's stage-2 as the VM left it.
+void print_stage2(Vm &vm, const fdt::Layout &layout) {
+    if (auto s2 = arch::stage2_state(vm.vcpu(0)))
+        std::cerr << nested::trace_stage2(vm.memory(), {s2->vtcr, s2->vttbr}, s2->pa_range, layout.ipa_bits);
+    else
+        std::cerr << "strata: --trace-s2: vCPU 0 has no EL2 state (run with --el2)\n";
+}
+
+} // namespace
+
+int run_command(int argc, const char *const *argv) {
+    const auto desc = run_options();
+    const auto opts = parse(argc, argv, desc);
+    if (opts.help) {
+        std::cout << usage << '\n' << desc << '\n';
+        return 0;
+    }
+    const auto &vm_opts = opts.vm;
+    set_log_level(vm_opts);
+    const auto spec = machine_spec(vm_opts);
+    const auto console_spec = parse_console(vm_opts["console"].as<std::string>());
+    check_run_flags(vm_opts, spec);
+    auto kernel = read_kernel(vm_opts, spec);
+
+    boost::asio::io_context io;
+    devices::Console console(console_spec);
+    virtio::Console *virtio_console = nullptr;
+    auto virtio_devices = open_devices(io, vm_opts, spec, console, virtio_console);
+
+    Kvm kvm;
+    const fdt::Layout layout = plan_on_host(kvm, vm_opts, spec);
+    place_kernel(kernel, layout);
+    const auto dtb = fdt::build(layout, boot_config(vm_opts));
+
+    Vm vm(kvm, layout);
+    auto stop = [&vm](int status) { vm.control().request_stop(status); };
+    const std::uint64_t entry = load_guest(vm, kernel, layout, vm_opts);
     PlatformDevices platform(vm, layout, console, stop);
-
-    vm.boot(kernel->entry, dtb);
+    vm.boot(entry, dtb);
 
     // After boot(): on arm64 KVM takes irqfds only once the vGIC is initialised.
     std::vector<std::unique_ptr<VirtioSlot>> virtio_slots;
@@ -297,12 +358,8 @@ int run_command(int argc, const char *const *argv) {
             stop(0);
         });
     const int status = vm.run(io);
-    if (vm_opts["trace-s2"].as<bool>()) {
-        if (auto s2 = arch::stage2_state(vm.vcpu(0)))
-            std::cerr << nested::trace_stage2(vm.memory(), {s2->vtcr, s2->vttbr}, s2->pa_range, layout.ipa_bits);
-        else
-            std::cerr << "strata: --trace-s2: vCPU 0 has no EL2 state (run with --el2)\n";
-    }
+    if (vm_opts["trace-s2"].as<bool>())
+        print_stage2(vm, layout);
     return status;
 }
 

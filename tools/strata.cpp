@@ -1,8 +1,12 @@
 // The strata CLI: `strata COMMAND [options]`. Errors are reported here, once:
-// a user error is one sentence and exit 2, a host failure names the call and
-// exits 3. Nothing below this prints an error and goes on.
-#include "fdt/user_error.hpp"
+// the user's mistakes (cli::UserError, and the planner's and loaders' errors,
+// which only the user's input causes) are one sentence and exit 2; a host
+// failure (std::system_error, naming the call) exits 3. Nothing below this
+// prints an error and goes on.
+#include "fdt/plan_error.hpp"
 #include "tools/commands.hpp"
+#include "tools/user_error.hpp"
+#include "vmm/load_error.hpp"
 #include "vmm/run_control.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -33,6 +37,12 @@ Options:
   --version   show the version
 )";
 
+// What the user asked for cannot be done: one sentence, exit 2.
+int usage_error(const std::exception &e) {
+    std::cerr << "strata: " << e.what() << '\n';
+    return strata::exit_status::usage;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -59,10 +69,13 @@ int main(int argc, char **argv) {
             return strata::cli::dtb_command(argc - 1, argv + 1);
         if (command == "caps")
             return strata::cli::caps_command(argc - 1, argv + 1);
-        throw strata::UserError("unknown command '" + command + "': see `strata help`");
-    } catch (const strata::UserError &e) {
-        std::cerr << "strata: " << e.what() << '\n';
-        return strata::exit_status::usage;
+        throw strata::cli::UserError("unknown command '" + command + "': see `strata help`");
+    } catch (const strata::cli::UserError &e) {
+        return usage_error(e);
+    } catch (const strata::fdt::PlanError &e) { // a machine that cannot be laid out as asked
+        return usage_error(e);
+    } catch (const strata::LoadError &e) { // a kernel or initrd that cannot be booted
+        return usage_error(e);
     } catch (const std::exception &e) {
         std::cerr << "strata: " << e.what() << '\n';
         return strata::exit_status::host_error;

@@ -1,6 +1,6 @@
 // ELF64 kernel images: parsed from bytes (so malformed files are unit-tested
 // without KVM), then copied into guest RAM segment by segment. Every mistake in
-// the file is a UserError naming the file: the VM is never half-loaded.
+// the file is a LoadError naming the file: the VM is never half-loaded.
 #pragma once
 
 #include "vmm/guest_memory.hpp"
@@ -38,7 +38,7 @@ struct Reserved {
 void load(const Image &image, std::span<const std::uint8_t> file, const GuestMemory &memory,
           std::span<const Reserved> reserved, const std::string &what);
 
-// Reads a whole file, with a UserError for a missing or unreadable one.
+// Reads a whole file, with a LoadError for a missing or unreadable one.
 std::vector<std::uint8_t> read_file(const std::string &path, const std::string &what);
 
 } // namespace strata::elf

@@ -1,7 +1,7 @@
 // arm64 Image header parsing and gzip inflation.
 #include "vmm/image.hpp"
 
-#include "fdt/user_error.hpp"
+#include "vmm/load_error.hpp"
 
 #include <zlib.h>
 
@@ -45,7 +45,7 @@ Format detect(std::span<const std::uint8_t> file) {
 std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> file, const std::string &what, std::size_t limit) {
     z_stream z{};
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
-        throw UserError("cannot inflate " + what + ": zlib failed to start");
+        throw LoadError("cannot inflate " + what + ": zlib failed to start");
     std::vector<std::uint8_t> out(std::min<std::size_t>(limit, std::max<std::size_t>(file.size() * 4, 1 << 20)));
     z.next_in = const_cast<Bytef *>(file.data());
     z.avail_in = static_cast<uInt>(file.size());
@@ -54,7 +54,7 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> file, const std::
         if (z.total_out == out.size()) {
             if (out.size() >= limit) {
                 inflateEnd(&z);
-                throw UserError(what + " inflates to more than " + std::to_string(limit >> 20) + " MiB");
+                throw LoadError(what + " inflates to more than " + std::to_string(limit >> 20) + " MiB");
             }
             out.resize(std::min(limit, out.size() * 2));
         }
@@ -63,7 +63,7 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> file, const std::
         rc = inflate(&z, Z_NO_FLUSH);
         if (rc != Z_OK && rc != Z_STREAM_END) {
             inflateEnd(&z);
-            throw UserError(what + " is not a valid gzip file (" + (z.msg ? z.msg : "truncated") + ")");
+            throw LoadError(what + " is not a valid gzip file (" + (z.msg ? z.msg : "truncated") + ")");
         }
     }
     out.resize(z.total_out);
@@ -74,12 +74,12 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> file, const std::
 elf::Image parse_arm64(std::span<const std::uint8_t> file, std::uint64_t ram_base, const std::string &what) {
     Arm64Header h{};
     if (detect(file) != Format::arm64_image)
-        throw UserError(what + " is not an arm64 Image (no \"ARM\\x64\" magic at offset 56)");
+        throw LoadError(what + " is not an arm64 Image (no \"ARM\\x64\" magic at offset 56)");
     std::memcpy(&h, file.data(), sizeof h);
     if (h.flags & flag_big_endian)
-        throw UserError(what + " is a big-endian arm64 Image; strata runs little-endian guests");
+        throw LoadError(what + " is a big-endian arm64 Image; strata runs little-endian guests");
     if (ram_base % (2u << 20))
-        throw UserError(what + ": the RAM base is not 2 MiB aligned, as the arm64 boot protocol needs");
+        throw LoadError(what + ": the RAM base is not 2 MiB aligned, as the arm64 boot protocol needs");
     const std::uint64_t text_offset = h.image_size == 0 ? legacy_text_offset : h.text_offset;
     const std::uint64_t mem_size = std::max<std::uint64_t>(h.image_size, file.size());
     const std::uint64_t load = ram_base + text_offset;

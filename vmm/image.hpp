@@ -16,7 +16,7 @@ namespace strata::image {
 enum class Format : std::uint8_t { elf, arm64_image, gzip, unknown };
 Format detect(std::span<const std::uint8_t> file);
 
-// Inflates a gzip file (UserError when it is corrupt or inflates past `limit`).
+// Inflates a gzip file (LoadError when it is corrupt or inflates past `limit`).
 std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> file, const std::string &what,
                                  std::size_t limit = 512u << 20);
 

@@ -2,7 +2,6 @@
 #include "devices/virtio/blk.hpp"
 
 #include "devices/virtio/mmio.hpp"
-#include "fdt/user_error.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_at.hpp>
@@ -12,7 +11,7 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
+#include <system_error>
 
 namespace strata::virtio {
 
@@ -52,46 +51,16 @@ std::vector<Buffer> data_buffers(const GuestMemory &memory, const Chain &chain, 
 
 } // namespace
 
-BlockSpec parse_block_spec(const std::string &text) {
-    BlockSpec spec;
-    std::size_t start = 0;
-    bool first = true;
-    while (start <= text.size()) {
-        const std::size_t comma = text.find(',', start);
-        const std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (first) {
-            spec.path = part;
-        } else if (part == "ro") {
-            spec.read_only = true;
-        } else if (part.rfind("id=", 0) == 0 && part.size() > 3) {
-            spec.id = part.substr(3);
-        } else {
-            throw UserError("--blk " + text + ": '" + part + "' is not ro or id=NAME");
-        }
-        first = false;
-        if (comma == std::string::npos)
-            break;
-        start = comma + 1;
-    }
-    if (spec.path.empty())
-        throw UserError("--blk wants PATH[,ro][,id=NAME], not '" + text + "'");
-    if (spec.id.size() > id_bytes)
-        throw UserError("--blk " + text + ": the id '" + spec.id + "' is longer than 20 bytes");
-    if (spec.id.empty())
-        spec.id = std::filesystem::path(spec.path).filename().string().substr(0, id_bytes);
-    return spec;
-}
-
 Block::Block(boost::asio::io_context &io, const BlockSpec &spec) : spec_(spec), file_(io) {
     boost::system::error_code ec;
     file_.open(spec.path,
                spec.read_only ? boost::asio::file_base::read_only : boost::asio::file_base::read_write, ec);
     if (ec)
-        throw UserError("cannot open disk '" + spec.path + "'" + (spec.read_only ? "" : " for writing") + ": " +
-                        ec.message());
+        throw std::system_error(ec.value(), std::system_category(),
+                                "cannot open disk '" + spec.path + "'" + (spec.read_only ? "" : " for writing"));
     const std::uint64_t bytes = file_.size(ec);
     if (ec)
-        throw UserError("cannot size disk '" + spec.path + "': " + ec.message());
+        throw std::system_error(ec.value(), std::system_category(), "cannot size disk '" + spec.path + "'");
     capacity_ = bytes / sector;
     if (bytes % sector)
         spdlog::warn("disk '{}' is not a whole number of 512-byte sectors; its last {} bytes are not visible",

@@ -23,15 +23,12 @@ namespace strata::virtio {
 struct BlockSpec {
     std::string path;
     bool read_only = false;
-    std::string id; // GET_ID answer (20 bytes at most); default: the file name
+    std::string id; // GET_ID answer (20 bytes at most)
 };
-
-// "PATH[,ro][,id=NAME]"; throws UserError.
-BlockSpec parse_block_spec(const std::string &text);
 
 class Block final : public Device {
 public:
-    // Opens the file (UserError if it cannot be opened as asked).
+    // Opens the file (std::system_error if it cannot be opened as asked).
     Block(boost::asio::io_context &io, const BlockSpec &spec);
     ~Block() override;
 

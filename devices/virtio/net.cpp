@@ -2,7 +2,6 @@
 #include "devices/virtio/net.hpp"
 
 #include "devices/virtio/mmio.hpp"
-#include "fdt/user_error.hpp"
 #include "vmm/fd.hpp"
 
 #include <fcntl.h>
@@ -32,53 +31,19 @@ std::vector<iovec> iovecs(const GuestMemory &memory, const Chain &chain, bool wr
     return v;
 }
 
-std::array<std::uint8_t, 6> parse_mac(const std::string &text) {
-    std::array<unsigned, 6> p{};
-    char tail = 0;
-    if (std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &p[0], &p[1], &p[2], &p[3], &p[4], &p[5], &tail) != 6)
-        throw UserError("--net mac=" + text + " is not a MAC address like 52:54:00:12:34:56");
-    std::array<std::uint8_t, 6> mac{};
-    for (std::size_t i = 0; i < 6; ++i)
-        mac[i] = static_cast<std::uint8_t>(p[i]);
-    if (mac[0] & 1)
-        throw UserError("--net mac=" + text + " is a multicast address");
-    return mac;
-}
-
 } // namespace
-
-NetSpec parse_net_spec(const std::string &text, unsigned index) {
-    NetSpec spec;
-    spec.mac[5] = static_cast<std::uint8_t>(spec.mac[5] + index);
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const std::size_t comma = text.find(',', start);
-        const std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (part.rfind("tap=", 0) == 0 && part.size() > 4)
-            spec.tap = part.substr(4);
-        else if (part.rfind("mac=", 0) == 0)
-            spec.mac = parse_mac(part.substr(4));
-        else
-            throw UserError("--net " + text + ": '" + part + "' is not tap=NAME or mac=MAC");
-        if (comma == std::string::npos)
-            break;
-        start = comma + 1;
-    }
-    if (spec.tap.empty() || spec.tap.size() >= IFNAMSIZ)
-        throw UserError("--net wants tap=NAME (at most 15 characters)[,mac=MAC], not '" + text + "'");
-    return spec;
-}
 
 Net::Net(boost::asio::io_context &io, const NetSpec &spec) : spec_(spec), tap_(io) {
     UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
     if (!fd)
-        throw UserError(std::string("cannot open /dev/net/tun for --net tap=") + spec.tap + ": " + std::strerror(errno));
+        throw_errno("open /dev/net/tun", "tap " + spec.tap);
     ifreq ifr{};
     std::strncpy(ifr.ifr_name, spec.tap.c_str(), IFNAMSIZ - 1);
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0)
-        throw UserError("cannot attach to tap '" + spec.tap + "': " + std::strerror(errno) +
-                        " (create it with `ip tuntap add " + spec.tap + " mode tap` or run as root)");
+        throw std::system_error(errno, std::system_category(),
+                                "cannot attach to tap '" + spec.tap + "' (create it with `ip tuntap add " + spec.tap +
+                                    " mode tap` or run as root)");
     int hdr = vnet_hdr_size;
     if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr) < 0 || ::ioctl(fd.get(), TUNSETOFFLOAD, 0) < 0)
         throw_errno("TUNSETVNETHDRSZ/TUNSETOFFLOAD", "tap " + spec.tap);

@@ -30,12 +30,9 @@ struct NetSpec {
     std::array<std::uint8_t, 6> mac{0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 };
 
-// "tap=NAME[,mac=MAC]"; throws UserError.
-NetSpec parse_net_spec(const std::string &text, unsigned index);
-
 class Net final : public Device {
 public:
-    // Attaches to (or creates) the tap; UserError when that is not possible.
+    // Attaches to (or creates) the tap; std::system_error when that is not possible.
     Net(boost::asio::io_context &io, const NetSpec &spec);
 
     DeviceId id() const override { return DeviceId::net; }

@@ -247,7 +247,7 @@ TEST(PlanMatrix, PlansExactlyWhenTheMapFitsAndKeepsEveryInvariant) {
                         EXPECT_TRUE(l.ipa_bits == 32 || expected_top(s) > 1ull << (l.ipa_bits - 1))
                             << "not minimal";
                     }
-                } catch (const UserError &e) {
+                } catch (const PlanError &e) {
                     ++refused;
                     const std::string what = e.what();
                     ASSERT_TRUE(!controllers || !window) << "refused a map that fits: " << what;

@@ -11,7 +11,7 @@ namespace {
 std::string error_of(const MachineSpec &spec, const HostCaps &caps) {
     try {
         plan(spec, caps);
-    } catch (const UserError &e) {
+    } catch (const PlanError &e) {
         return e.what();
     }
     return "(no error)";
@@ -85,6 +85,28 @@ TEST(PlanX86, IrqchipWindowsAreReserved) {
     EXPECT_EQ(l.find("ioapic")->base, 0xFEC0'0000u);
     EXPECT_EQ(l.find("lapic")->base, 0xFEE0'0000u);
     EXPECT_EQ(l.find("lapic")->kind, RegionKind::irqchip);
+}
+
+TEST(PlanX86, KvmsTssPagesAreReservedBelow4GiB) {
+    const Layout l = plan(x86(128 * MiB), host(48));
+    ASSERT_NE(l.find("tss"), nullptr);
+    EXPECT_EQ(l.tss.base, 0xfffb'd000u);
+    EXPECT_EQ(l.tss.size, 3 * 4096u);
+    EXPECT_EQ(l.find("tss")->kind, RegionKind::reserved);
+}
+
+// Without 1 GiB pages the boot area's 125 table pages map 124 GiB: --mem 123G
+// ends the map at 124 GiB (RAM above 3 GiB continues at 4 GiB); 124G does not fit.
+TEST(PlanX86, WithoutGibPagesTheBootTablesCapTheMapAt124GiB) {
+    HostCaps no_gib = host(48);
+    no_gib.pages_1g = false;
+    const Layout l = plan(x86(123 * GiB), no_gib);
+    EXPECT_EQ(l.boot_tables().gibs, 124u);
+    EXPECT_EQ(l.boot_tables().bytes, 0x2000u + (1 + 124) * 0x1000u);
+    EXPECT_EQ(error_of(x86(124 * GiB), no_gib),
+              "--mem 124G needs more boot page tables than the 0x7f000-byte boot area holds "
+              "(this host has no 1 GiB pages): use a smaller --mem");
+    EXPECT_EQ(error_of(x86(124 * GiB), host(48)), "(no error)"); // with 1 GiB pages: one PDPT page
 }
 
 TEST(PlanX86, PortsAreTheFixedFour) {
@@ -347,14 +369,14 @@ TEST(PlanIpa, ParseRequest) {
     EXPECT_EQ(parse_ipa_request("44").kind, IpaRequest::Kind::exact);
     EXPECT_EQ(parse_ipa_request("44").bits, 44u);
     for (const char *bad : {"", "4x", "-1", "65", "Auto", "0x28"})
-        EXPECT_THROW(parse_ipa_request(bad), UserError) << bad;
+        EXPECT_THROW(parse_ipa_request(bad), PlanError) << bad;
 }
 
 TEST(PlanText, ParseArch) {
     EXPECT_EQ(parse_arch("x86_64"), Arch::x86_64);
     EXPECT_EQ(parse_arch("arm64"), Arch::aarch64);
     EXPECT_EQ(parse_arch("aarch64"), Arch::aarch64);
-    EXPECT_THROW(parse_arch("riscv64"), UserError);
+    EXPECT_THROW(parse_arch("riscv64"), PlanError);
 }
 
 TEST(PlanText, DescribeListsEveryRegionAndTheWindow) {
@@ -419,7 +441,7 @@ TEST(PlanPaRange, RaisingAboveTheCpuIsRefused) {
     try {
         plan(spec, HostCaps{48, 48});
         FAIL();
-    } catch (const UserError &e) {
+    } catch (const PlanError &e) {
         EXPECT_STREQ(e.what(), "--pa-range 52 is above this CPU's PARange of 48 bits and KVM only lets it be "
                                "lowered: use --pa-range 48 or less");
     }
@@ -431,7 +453,7 @@ TEST(PlanPaRange, ValueThatIsNoPaRangeSizeIsRefused) {
     try {
         plan(spec, HostCaps{48, 48});
         FAIL();
-    } catch (const UserError &e) {
+    } catch (const PlanError &e) {
         EXPECT_STREQ(e.what(), "--pa-range 41 is not a PARange size: use 32, 36, 40, 42, 44, 48, 52 or 56");
     }
 }
@@ -439,7 +461,7 @@ TEST(PlanPaRange, ValueThatIsNoPaRangeSizeIsRefused) {
 TEST(PlanPaRange, X86HasNoPaRangeToSet) {
     MachineSpec spec = x86(64 * 1024 * 1024, 1, 0);
     spec.pa_range = 40;
-    EXPECT_THROW(plan(spec, host(48)), UserError);
+    EXPECT_THROW(plan(spec, host(48)), PlanError);
 }
 
 } // namespace

@@ -1,7 +1,7 @@
 // ELF64 kernel images: parse() on crafted files, load() into a small guest RAM.
 #include "vmm/elf.hpp"
 
-#include "fdt/user_error.hpp"
+#include "vmm/load_error.hpp"
 
 #include <elf.h>
 #include <gtest/gtest.h>
@@ -89,7 +89,7 @@ ElfFile good_image() {
 std::string parse_error(const std::vector<std::uint8_t> &file, std::uint16_t machine = EM_X86_64) {
     try {
         parse(file, machine, what);
-    } catch (const UserError &e) {
+    } catch (const LoadError &e) {
         return e.what();
     }
     return "no error";
@@ -333,7 +333,7 @@ protected:
         const auto file = f.bytes();
         try {
             load(parse(file, EM_X86_64, what), file, memory, reserved, what);
-        } catch (const UserError &e) {
+        } catch (const LoadError &e) {
             return e.what();
         }
         return "no error";
@@ -405,11 +405,11 @@ TEST_F(ElfLoad, AReservedRangeTouchingASegmentIsAccepted) {
 
 // --- read_file ----------------------------------------------------------------
 
-TEST(ElfReadFile, AMissingFileIsAUserError) {
+TEST(ElfReadFile, AMissingFileIsALoadError) {
     try {
         read_file("/nonexistent/strata-test/vmlinux", "kernel");
         FAIL() << "read_file did not throw";
-    } catch (const UserError &e) {
+    } catch (const LoadError &e) {
         EXPECT_EQ(std::string(e.what()),
                   "cannot open kernel '/nonexistent/strata-test/vmlinux': No such file or directory");
     }

@@ -1,5 +1,5 @@
 // The arm64 Image loader: format detection, header fields, gzip inflation.
-#include "fdt/user_error.hpp"
+#include "vmm/load_error.hpp"
 #include "vmm/image.hpp"
 
 #include <gtest/gtest.h>
@@ -66,17 +66,17 @@ TEST(ImageParse, BigEndianImageIsRefused) {
     try {
         parse_arm64(arm64_image(0, 4096, 1), 0x4000'0000, "kernel 'be'");
         FAIL();
-    } catch (const UserError &e) {
+    } catch (const LoadError &e) {
         EXPECT_STREQ(e.what(), "kernel 'be' is a big-endian arm64 Image; strata runs little-endian guests");
     }
 }
 
 TEST(ImageParse, MisalignedRamBaseIsRefused) {
-    EXPECT_THROW(parse_arm64(arm64_image(0, 4096, 0), 0x4010'0000, "k"), UserError);
+    EXPECT_THROW(parse_arm64(arm64_image(0, 4096, 0), 0x4010'0000, "k"), LoadError);
 }
 
 TEST(ImageParse, FileWithoutMagicIsRefused) {
-    EXPECT_THROW(parse_arm64(std::vector<std::uint8_t>(128, 0), 0x4000'0000, "k"), UserError);
+    EXPECT_THROW(parse_arm64(std::vector<std::uint8_t>(128, 0), 0x4000'0000, "k"), LoadError);
 }
 
 TEST(Gunzip, InflatesWhatDeflateMade) {
@@ -84,18 +84,18 @@ TEST(Gunzip, InflatesWhatDeflateMade) {
     EXPECT_EQ(gunzip(gzip(img), "k"), img);
 }
 
-TEST(Gunzip, CorruptStreamIsAUserError) {
+TEST(Gunzip, CorruptStreamIsALoadError) {
     auto z = gzip(arm64_image(0, 4096, 0));
     z.resize(z.size() / 2);
-    EXPECT_THROW(gunzip(z, "k"), UserError);
+    EXPECT_THROW(gunzip(z, "k"), LoadError);
 }
 
-TEST(Gunzip, OutputBeyondTheLimitIsAUserError) {
+TEST(Gunzip, OutputBeyondTheLimitIsALoadError) {
     const std::vector<std::uint8_t> zeros(4 << 20, 0);
     try {
         gunzip(gzip(zeros), "kernel 'bomb'", 1 << 20);
         FAIL();
-    } catch (const UserError &e) {
+    } catch (const LoadError &e) {
         EXPECT_STREQ(e.what(), "kernel 'bomb' inflates to more than 1 MiB");
     }
 }

@@ -10,8 +10,6 @@
 // when KVM offers them (CPUID 0x80000001 EDX.26), else 2 MiB pages.
 #include "vmm/arch/arch.hpp"
 
-#include "fdt/text.hpp"
-#include "fdt/user_error.hpp"
 
 #include <cpuid.h>
 #include <elf.h>
@@ -25,17 +23,10 @@
 
 namespace strata::arch {
 
-using fdt::text::hex;
-
 namespace {
 
 constexpr std::uint64_t page = 0x1000;
-constexpr std::uint64_t gdt_offset = 0x0000;
-constexpr std::uint64_t pml4_offset = 0x1000;
-constexpr std::uint64_t tables_offset = 0x2000;
-// The TSS Intel's VMX needs for real mode: three pages KVM reserves, above
-// the LAPIC and below 4 GiB, where the planner places nothing.
-constexpr std::uint64_t tss_address = 0xfffb'd000;
+using fdt::BootTables;
 
 constexpr std::uint64_t pte_present = 1, pte_write = 2, pte_huge = 0x80;
 constexpr std::uint64_t cr0_pe = 1, cr0_mp = 2, cr0_et = 0x10, cr0_ne = 0x20, cr0_wp = 0x10000,
@@ -46,16 +37,6 @@ constexpr std::uint64_t efer_lme = 0x100, efer_lma = 0x400;
 bool has_1g_pages(const std::vector<kvm_cpuid_entry2> &cpuid) {
     auto it = std::find_if(cpuid.begin(), cpuid.end(), [](const kvm_cpuid_entry2 &e) { return e.function == 0x8000'0001; });
     return it != cpuid.end() && (it->edx & (1u << 26));
-}
-
-// The identity map covers RAM and every MMIO window of the map (the virtio
-// slots, IOAPIC and LAPIC lie below 4 GiB), so a guest can reach its devices
-// without building page tables of its own.
-std::uint64_t map_end(const fdt::Layout &layout) {
-    std::uint64_t end = 0;
-    for (const auto &region : layout.regions)
-        end = std::max(end, region.end());
-    return end;
 }
 
 void write_u64(const GuestMemory &memory, std::uint64_t addr, std::uint64_t value) {
@@ -88,17 +69,14 @@ fdt::HostCaps host_caps(const Kvm &kvm, bool) {
     for (const auto &e : kvm.supported_cpuid())
         if (e.function == 0x8000'0008)
             bits = e.eax & 0xff;
-    return {bits, bits};
+    return {bits, bits, has_1g_pages(kvm.supported_cpuid())};
 }
 
 bool gic_v3_available(const Kvm &) { return true; }
 
 std::unique_ptr<VmState> setup_vm(const Kvm &, const VmFd &vm, const fdt::Layout &layout) {
-    if (layout.find("tss") == nullptr)
-        for (const auto &r : layout.regions)
-            if (r.base < tss_address + 3 * page && tss_address < r.end())
-                throw std::logic_error("region " + r.name + " overlaps KVM's TSS pages");
-    STRATA_IOCTL_VAL(vm.fd(), KVM_SET_TSS_ADDR, tss_address, "the VM");
+    // The TSS Intel's VMX needs for real mode: the planner reserved its pages.
+    STRATA_IOCTL_VAL(vm.fd(), KVM_SET_TSS_ADDR, layout.tss.base, "the VM");
     STRATA_IOCTL_VAL(vm.fd(), KVM_CREATE_IRQCHIP, 0, "the VM");
     return std::make_unique<VmState>();
 }
@@ -115,25 +93,22 @@ std::optional<int> system_event(VcpuFd &vcpu, const kvm_run &run) {
     }
 }
 
-void setup_boot_memory(const GuestMemory &memory, const fdt::Layout &layout, const Kvm &kvm) {
+void setup_boot_memory(const GuestMemory &memory, const fdt::Layout &layout, const Kvm &) {
     const std::uint64_t base = layout.boot.base;
-    write_u64(memory, base + gdt_offset + 0x00, 0);
-    write_u64(memory, base + gdt_offset + 0x08, 0x00af'9b00'0000'ffff); // code: L, P, DPL0, exec/read
-    write_u64(memory, base + gdt_offset + 0x10, 0x00cf'9300'0000'ffff); // data: G, D/B, P, read/write
+    write_u64(memory, base + BootTables::gdt_offset + 0x00, 0);
+    write_u64(memory, base + BootTables::gdt_offset + 0x08, 0x00af'9b00'0000'ffff); // code: L, P, DPL0, exec/read
+    write_u64(memory, base + BootTables::gdt_offset + 0x10, 0x00cf'9300'0000'ffff); // data: G, D/B, P, read/write
 
-    const std::uint64_t end = map_end(layout);
-    const bool gig = has_1g_pages(kvm.supported_cpuid());
-    const std::uint64_t pdpts = (end + (512ull << 30) - 1) / (512ull << 30);
-    const std::uint64_t gibs = (end + (1ull << 30) - 1) >> 30;
-    const std::uint64_t needed = tables_offset + (pdpts + (gig ? 0 : gibs)) * page;
-    if (pdpts > 512 || needed > layout.boot.size)
-        throw UserError("the identity page tables for " + hex(end) + " bytes of address space need " +
-                        hex(needed) + " bytes but the boot area holds " + hex(layout.boot.size));
-
-    const std::uint64_t pdpt_base = base + tables_offset;
+    // The planner checked that the tables fit the boot area (fdt::Layout::boot_tables).
+    const auto t = layout.boot_tables();
+    if (t.bytes > layout.boot.size)
+        throw std::logic_error("the planner let through boot tables larger than the boot area");
+    const std::uint64_t pdpts = t.pdpts, gibs = t.gibs;
+    const bool gig = t.pages_1g;
+    const std::uint64_t pdpt_base = base + BootTables::tables_offset;
     const std::uint64_t pd_base = pdpt_base + pdpts * page;
     for (std::uint64_t i = 0; i < pdpts; ++i)
-        write_u64(memory, base + pml4_offset + i * 8, (pdpt_base + i * page) | pte_present | pte_write);
+        write_u64(memory, base + BootTables::pml4_offset + i * 8, (pdpt_base + i * page) | pte_present | pte_write);
     for (std::uint64_t g = 0; g < gibs; ++g) {
         const std::uint64_t entry = pdpt_base + g * 8; // PDPTs are contiguous: index g spans them
         if (gig) {
@@ -165,13 +140,13 @@ void setup_vcpu(const Kvm &kvm, const VmFd &, VcpuFd &vcpu, const fdt::Layout &l
 
     kvm_sregs sregs{};
     STRATA_IOCTL(vcpu.fd(), KVM_GET_SREGS, &sregs, who);
-    sregs.gdt.base = layout.boot.base + gdt_offset;
+    sregs.gdt.base = layout.boot.base + BootTables::gdt_offset;
     sregs.gdt.limit = 3 * 8 - 1;
     sregs.idt = {};
     sregs.cs = segment(0x08, 0xb, true);
     sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = segment(0x10, 0x3, false);
     sregs.cr0 = cr0_pe | cr0_mp | cr0_et | cr0_ne | cr0_wp | cr0_pg;
-    sregs.cr3 = layout.boot.base + pml4_offset;
+    sregs.cr3 = layout.boot.base + BootTables::pml4_offset;
     sregs.cr4 = cr4_pae | cr4_osfxsr | cr4_osxmmexcpt;
     sregs.efer = efer_lme | efer_lma;
     STRATA_IOCTL(vcpu.fd(), KVM_SET_SREGS, &sregs, who);

@@ -1,7 +1,8 @@
 // strata::cli: value parsers, the command line + config file, and MachineSpec.
 #include "tools/options.hpp"
 
-#include "fdt/user_error.hpp"
+#include "fdt/plan_error.hpp"
+#include "tools/user_error.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,12 +16,15 @@
 namespace strata::cli {
 namespace {
 
-// The message of the UserError `f` throws, or "no error".
+// The message of the user's mistake `f` throws (a UserError, or a PlanError
+// from the planner's value parsers), or "no error".
 template <class F>
 std::string user_error(F f) {
     try {
         f();
     } catch (const UserError &e) {
+        return e.what();
+    } catch (const fdt::PlanError &e) {
         return e.what();
     }
     return "no error";
