@@ -1,8 +1,12 @@
 // The device tree of a Layout, written with libfdt's sequential-write API.
-// Writer::node() brackets begin/end, so the code below has the tree's shape
-// (STYLE.md 10). aarch64 follows the standard bindings Linux expects (as for
-// QEMU's virt machine); x86_64 is our unikernel ABI: memory, chosen, cpus,
-// the IOAPIC as interrupt parent and the virtio-mmio nodes with their GSIs.
+// Writer::node() brackets begin/end, and build_aarch64 / build_x86_64 call one
+// writer per child of the root in the tree's order, so the code has the tree's
+// shape (STYLE.md 10). aarch64 follows the standard bindings Linux expects (as
+// for QEMU's virt machine); x86_64 is our unikernel ABI: memory, chosen, cpus,
+// the IOAPIC as interrupt parent and the virtio-mmio nodes with their GSIs,
+// written down as a schema in tests/unit/fdt/bindings/. Both trees pass
+// Linux's dt-validate (tests/unit/fdt/schema_test.py), apart from the one
+// property of ours in /chosen.
 
 #include "fdt/dtb.hpp"
 
@@ -88,7 +92,7 @@ class Writer {
 
     void check(int err, const char *what = "") const {
         if (err == -FDT_ERR_NOSPACE)
-            throw UserError("the device tree needs more than the " + std::to_string(buf_.size()) +
+            throw PlanError("the device tree needs more than the " + std::to_string(buf_.size()) +
                             " bytes reserved for it: use fewer devices or a shorter command line");
         if (err < 0)
             throw std::logic_error(std::string("libfdt: ") + fdt_strerror(err) + " at " + what);
@@ -97,17 +101,44 @@ class Writer {
     std::vector<std::uint8_t> buf_;
 };
 
+// Node names are the generic names of the Devicetree Specification (2.2.2),
+// which Linux's schema requires (tests/unit/fdt/schema_test.py runs it);
+// which model a node is, compatible says.
+std::string serial_name(const Region &uart) {
+    return unit("serial", uart.base);
+}
+std::string serial_path(const Region &uart) {
+    return "/" + serial_name(uart);
+}
+
+// What every root carries before its children.
+void root_properties(Writer &w, std::string_view compatible, std::string_view model) {
+    w.str("compatible", compatible);
+    w.str("model", model);
+    w.u32("#address-cells", 2);
+    w.u32("#size-cells", 2);
+    w.u32("interrupt-parent", kGicPhandle);
+}
+
 void chosen(Writer &w, const Layout &l, const BootConfig &boot) {
     w.node("chosen", [&] {
         w.str("bootargs", boot.bootargs);
         if (!boot.stdout_path.empty())
             w.str("stdout-path", boot.stdout_path);
         else if (const Region *uart = l.find("pl011"))
-            w.str("stdout-path", "/" + unit("pl011", uart->base));
+            w.str("stdout-path", serial_path(*uart));
         w.u32("strata,ipa-bits", l.ipa_bits);
+        // One cell each when the initrd ends below 4 GiB: chosen's schema
+        // types them uint32. Linux reads as many cells as there are, so an
+        // initrd higher up gets two each.
         if (l.initrd.size != 0) {
-            w.u64("linux,initrd-start", l.initrd.base);
-            w.u64("linux,initrd-end", l.initrd.end());
+            if (l.initrd.end() <= 0xffff'ffff) {
+                w.u32("linux,initrd-start", static_cast<std::uint32_t>(l.initrd.base));
+                w.u32("linux,initrd-end", static_cast<std::uint32_t>(l.initrd.end()));
+            } else {
+                w.u64("linux,initrd-start", l.initrd.base);
+                w.u64("linux,initrd-end", l.initrd.end());
+            }
         }
         if (!boot.rng_seed.empty())
             w.bytes("rng-seed", boot.rng_seed.data(), boot.rng_seed.size());
@@ -127,6 +158,34 @@ void memory(Writer &w, const Layout &l) {
         });
 }
 
+// KVM's default MPIDR for vCPU i (arch/arm64/kvm/sys_regs.c, reset_mpidr):
+// Aff0 = i[3:0] (16 per cluster, the GICv3 target-list limit), Aff1 = i[11:4].
+std::uint32_t mpidr(unsigned i) {
+    return ((i >> 4) & 0xff) << 8 | (i & 0xf);
+}
+
+// A cpu's unit address and reg are the ID its architecture gives it: the
+// MPIDR affinity on aarch64, the local APIC ID on x86_64. "arm,armv8" is what
+// the arm cpus binding calls a software model, as opposed to a named core.
+void cpus(Writer &w, const Layout &l) {
+    const bool arm = l.arch == Arch::aarch64;
+    w.node("cpus", [&] {
+        w.u32("#address-cells", 1);
+        w.u32("#size-cells", 0);
+        for (unsigned i = 0; i < l.cpus; ++i) {
+            const std::uint32_t id = arm ? mpidr(i) : i;
+            w.node(unit("cpu", id), [&] {
+                w.str("device_type", "cpu");
+                if (arm)
+                    w.str("compatible", "arm,armv8");
+                w.u32("reg", id);
+                if (arm)
+                    w.str("enable-method", "psci");
+            });
+        }
+    });
+}
+
 void virtio(Writer &w, const Layout &l) {
     for (const auto &slot : l.virtio)
         w.node(unit("virtio_mmio", slot.window.base), [&] {
@@ -141,123 +200,127 @@ void virtio(Writer &w, const Layout &l) {
         });
 }
 
-// KVM's default MPIDR for vCPU i (arch/arm64/kvm/sys_regs.c, reset_mpidr):
-// Aff0 = i[3:0] (16 per cluster, the GICv3 target-list limit), Aff1 = i[11:4].
-std::uint32_t mpidr(unsigned i) {
-    return ((i >> 4) & 0xff) << 8 | (i & 0xf);
+// ---- aarch64
+
+// The third cell of a PPI: level high, and on GICv2 the CPUs it goes to
+// (GIC binding, bits 15:8).
+std::uint32_t ppi_flags(const Layout &l) {
+    return kLevelHigh | (l.gic == GicVersion::v2 ? ((1u << l.cpus) - 1) << 8 : 0u);
+}
+
+void psci(Writer &w, const Layout &l) {
+    w.node("psci", [&] {
+        w.strings("compatible", {"arm,psci-1.0", "arm,psci-0.2"});
+        // A guest hypervisor owns HVC itself; its PSCI calls go to us by SMC.
+        w.str("method", l.el2 ? "smc" : "hvc");
+    });
+}
+
+void timer(Writer &w, const Layout &l) {
+    w.node("timer", [&] {
+        w.str("compatible", "arm,armv8-timer");
+        // secure phys, non-secure phys, virtual, hyp phys (+ hyp virtual at EL2)
+        std::vector<std::uint32_t> ppis{13, 14, 11, 10};
+        if (l.el2)
+            ppis.push_back(12);
+        std::vector<std::uint32_t> irqs;
+        for (auto ppi : ppis)
+            irqs.insert(irqs.end(), {kPpi, ppi, ppi_flags(l)});
+        w.cells("interrupts", irqs);
+    });
+}
+
+void gic(Writer &w, const Layout &l) {
+    const Region &dist = *l.find("gic-dist");
+    w.node(unit("interrupt-controller", dist.base), [&] {
+        if (l.gic == GicVersion::v3) {
+            w.str("compatible", "arm,gic-v3");
+            w.reg({dist, *l.find("gic-redist")});
+        } else {
+            w.str("compatible", "arm,cortex-a15-gic");
+            w.reg({dist, *l.find("gic-cpu")});
+        }
+        w.u32("#interrupt-cells", 3);
+        w.u32("#address-cells", 0);
+        w.empty("interrupt-controller");
+        if (l.el2)
+            w.cells("interrupts", {kPpi, 9, ppi_flags(l)}); // maintenance interrupt
+        w.u32("phandle", kGicPhandle);
+    });
+}
+
+void apb_clock(Writer &w) {
+    w.node("apb-pclk", [&] {
+        w.str("compatible", "fixed-clock");
+        w.u32("#clock-cells", 0);
+        w.u32("clock-frequency", 24'000'000);
+        w.str("clock-output-names", "clk24mhz");
+        w.u32("phandle", kClockPhandle);
+    });
+}
+
+void pl011(Writer &w, const Layout &l) {
+    const Region &uart = *l.find("pl011");
+    w.node(serial_name(uart), [&] {
+        w.strings("compatible", {"arm,pl011", "arm,primecell"});
+        w.reg({uart});
+        w.cells("interrupts", {kSpi, l.uart_irq, kLevelHigh});
+        w.cells("clocks", {kClockPhandle, kClockPhandle});
+        w.strings("clock-names", {"uartclk", "apb_pclk"});
+    });
+}
+
+void pl031(Writer &w, const Layout &l) {
+    const Region &rtc = *l.find("pl031");
+    w.node(unit("rtc", rtc.base), [&] {
+        w.strings("compatible", {"arm,pl031", "arm,primecell"});
+        w.reg({rtc});
+        w.cells("interrupts", {kSpi, l.rtc_irq, kLevelHigh});
+        w.u32("clocks", kClockPhandle);
+        w.str("clock-names", "apb_pclk");
+    });
 }
 
 void build_aarch64(Writer &w, const Layout &l, const BootConfig &boot) {
-    const Region &uart = *l.find("pl011");
-    const Region &rtc = *l.find("pl031");
-    const Region &dist = *l.find("gic-dist");
-    const std::string uart_path = "/" + unit("pl011", uart.base);
-    // GICv2 PPIs name the CPUs they go to (GIC binding, cells[2] bits 15:8).
-    const std::uint32_t ppi_flags =
-        kLevelHigh | (l.gic == GicVersion::v2 ? ((1u << l.cpus) - 1) << 8 : 0u);
-
     w.node("", [&] {
-        w.str("compatible", "linux,dummy-virt");
-        w.u32("#address-cells", 2);
-        w.u32("#size-cells", 2);
-        w.u32("interrupt-parent", kGicPhandle);
-        w.node("aliases", [&] { w.str("serial0", uart_path); });
+        root_properties(w, "linux,dummy-virt", "strata aarch64 virtual machine");
+        w.node("aliases", [&] { w.str("serial0", serial_path(*l.find("pl011"))); });
         chosen(w, l, boot);
         memory(w, l);
-        w.node("cpus", [&] {
-            w.u32("#address-cells", 1);
-            w.u32("#size-cells", 0);
-            for (unsigned i = 0; i < l.cpus; ++i)
-                w.node(unit("cpu", mpidr(i)), [&] {
-                    w.str("device_type", "cpu");
-                    w.str("compatible", "arm,arm-v8");
-                    w.u32("reg", mpidr(i));
-                    w.str("enable-method", "psci");
-                });
-        });
-        w.node("psci", [&] {
-            w.strings("compatible", {"arm,psci-1.0", "arm,psci-0.2"});
-            // A guest hypervisor owns HVC itself; its PSCI calls go to us by SMC.
-            w.str("method", l.el2 ? "smc" : "hvc");
-        });
-        w.node("timer", [&] {
-            w.str("compatible", "arm,armv8-timer");
-            // secure phys, non-secure phys, virtual, hyp phys (+ hyp virtual at EL2)
-            std::vector<std::uint32_t> irqs;
-            std::vector<std::uint32_t> ppis{13, 14, 11, 10};
-            if (l.el2)
-                ppis.push_back(12);
-            for (auto ppi : ppis)
-                irqs.insert(irqs.end(), {kPpi, ppi, ppi_flags});
-            w.cells("interrupts", irqs);
-        });
-        w.node(unit("intc", dist.base), [&] {
-            if (l.gic == GicVersion::v3) {
-                w.str("compatible", "arm,gic-v3");
-                w.reg({dist, *l.find("gic-redist")});
-            } else {
-                w.str("compatible", "arm,cortex-a15-gic");
-                w.reg({dist, *l.find("gic-cpu")});
-            }
-            w.u32("#interrupt-cells", 3);
-            w.u32("#address-cells", 0);
-            w.empty("interrupt-controller");
-            if (l.el2)
-                w.cells("interrupts", {kPpi, 9, ppi_flags}); // maintenance interrupt
-            w.u32("phandle", kGicPhandle);
-        });
-        w.node("apb-pclk", [&] {
-            w.str("compatible", "fixed-clock");
-            w.u32("#clock-cells", 0);
-            w.u32("clock-frequency", 24'000'000);
-            w.str("clock-output-names", "clk24mhz");
-            w.u32("phandle", kClockPhandle);
-        });
-        w.node(unit("pl011", uart.base), [&] {
-            w.strings("compatible", {"arm,pl011", "arm,primecell"});
-            w.reg({uart});
-            w.cells("interrupts", {kSpi, l.uart_irq, kLevelHigh});
-            w.cells("clocks", {kClockPhandle, kClockPhandle});
-            w.strings("clock-names", {"uartclk", "apb_pclk"});
-        });
-        w.node(unit("pl031", rtc.base), [&] {
-            w.strings("compatible", {"arm,pl031", "arm,primecell"});
-            w.reg({rtc});
-            w.cells("interrupts", {kSpi, l.rtc_irq, kLevelHigh});
-            w.u32("clocks", kClockPhandle);
-            w.str("clock-names", "apb_pclk");
-        });
+        cpus(w, l);
+        psci(w, l);
+        timer(w, l);
+        gic(w, l);
+        apb_clock(w);
+        pl011(w, l);
+        pl031(w, l);
         virtio(w, l);
     });
 }
 
+// ---- x86_64
+
+// interrupts = <GSI>: one cell, our own binding
+// (tests/unit/fdt/bindings/strata,x86_64.yaml).
+void ioapic(Writer &w, const Layout &l) {
+    const Region &r = *l.find("ioapic");
+    w.node(unit("interrupt-controller", r.base), [&] {
+        w.str("compatible", "strata,ioapic");
+        w.reg({r});
+        w.u32("#interrupt-cells", 1);
+        w.u32("#address-cells", 0);
+        w.empty("interrupt-controller");
+        w.u32("phandle", kGicPhandle);
+    });
+}
+
 void build_x86_64(Writer &w, const Layout &l, const BootConfig &boot) {
-    const Region &ioapic = *l.find("ioapic");
     w.node("", [&] {
-        w.str("compatible", "strata,x86_64");
-        w.u32("#address-cells", 2);
-        w.u32("#size-cells", 2);
-        w.u32("interrupt-parent", kGicPhandle);
+        root_properties(w, "strata,x86_64", "strata x86_64 virtual machine");
         chosen(w, l, boot);
         memory(w, l);
-        w.node("cpus", [&] {
-            w.u32("#address-cells", 1);
-            w.u32("#size-cells", 0);
-            for (unsigned i = 0; i < l.cpus; ++i)
-                w.node(unit("cpu", i), [&] {
-                    w.str("device_type", "cpu");
-                    w.u32("reg", i); // the local APIC ID
-                });
-        });
-        // interrupts = <GSI>: one cell, our own binding.
-        w.node(unit("ioapic", ioapic.base), [&] {
-            w.str("compatible", "strata,ioapic");
-            w.reg({ioapic});
-            w.u32("#interrupt-cells", 1);
-            w.u32("#address-cells", 0);
-            w.empty("interrupt-controller");
-            w.u32("phandle", kGicPhandle);
-        });
+        cpus(w, l);
+        ioapic(w, l);
         virtio(w, l);
     });
 }

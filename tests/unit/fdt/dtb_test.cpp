@@ -83,8 +83,25 @@ TEST(Dtb, ChosenCarriesBootargsIpaBitsSeedsAndInitrd) {
     EXPECT_EQ(cells(dtb, "/chosen", "strata,ipa-bits"), Cells{32});
     EXPECT_EQ(bytes_prop(dtb, "/chosen", "rng-seed"), boot_config().rng_seed);
     EXPECT_EQ(bytes_prop(dtb, "/chosen", "kaslr-seed"), boot_config().kaslr_seed);
-    EXPECT_EQ(cells(dtb, "/chosen", "linux,initrd-start"), (Cells{0, 0x7fc0'0000}));
-    EXPECT_EQ(cells(dtb, "/chosen", "linux,initrd-end"), (Cells{0, 0x8000'0000}));
+    EXPECT_EQ(cells(dtb, "/chosen", "linux,initrd-start"), Cells{0x7fc0'0000});
+    EXPECT_EQ(cells(dtb, "/chosen", "linux,initrd-end"), Cells{0x8000'0000});
+}
+
+TEST(Dtb, AnInitrdEndingAt4GiBOrAboveTakesTwoCellsEach) {
+    MachineSpec at_4g = machine(Arch::aarch64, 3 * GiB); // RAM 0x4000'0000..0x1'0000'0000
+    at_4g.initrd_size = 1 * MiB;
+    const auto dtb = dtb_of(at_4g);
+    EXPECT_EQ(cells(dtb, "/chosen", "linux,initrd-start"), (Cells{0, 0xfff0'0000}));
+    EXPECT_EQ(cells(dtb, "/chosen", "linux,initrd-end"), (Cells{1, 0}));
+
+    MachineSpec high = golden_arm_v2(); // RAM at 8 GiB
+    high.initrd_size = 1 * MiB;
+    EXPECT_EQ(cells(dtb_of(high), "/chosen", "linux,initrd-end"), (Cells{2, 0x1000'0000}));
+}
+
+TEST(Dtb, TheRootNamesTheMachineInModel) {
+    EXPECT_EQ(string_prop(dtb_of(golden_x86()), "/", "model"), "strata x86_64 virtual machine");
+    EXPECT_EQ(string_prop(dtb_of(golden_arm_v2()), "/", "model"), "strata aarch64 virtual machine");
 }
 
 TEST(Dtb, EmptySeedsAndNoInitrdAreLeftOut) {
@@ -96,10 +113,10 @@ TEST(Dtb, EmptySeedsAndNoInitrdAreLeftOut) {
     EXPECT_TRUE(bytes_prop(dtb, "/chosen", "linux,initrd-start").empty());
 }
 
-TEST(Dtb, AMapLargerThanTheDtbRegionIsAUserError) {
+TEST(Dtb, AMapLargerThanTheDtbRegionIsAPlanError) {
     Layout l = plan(machine(Arch::x86_64, 128 * MiB), host(48));
     l.dtb.size = 256;
-    EXPECT_THROW(build(l, boot_config()), UserError);
+    EXPECT_THROW(build(l, boot_config()), PlanError);
 }
 
 // ---- x86_64
@@ -124,8 +141,9 @@ TEST(DtbX86, VirtioNodesCarryTheirGsiUnderTheIoapic) {
     EXPECT_EQ(string_prop(dtb, "/virtio_mmio@d0001000", "compatible"), "virtio,mmio");
     EXPECT_EQ(cells(dtb, "/virtio_mmio@d0001000", "reg"), (Cells{0, 0xD000'1000, 0, 0x1000}));
     EXPECT_EQ(cells(dtb, "/virtio_mmio@d0001000", "interrupts"), Cells{6});
-    EXPECT_EQ(cells(dtb, "/ioapic@fec00000", "#interrupt-cells"), Cells{1});
-    EXPECT_EQ(cells(dtb, "/", "interrupt-parent"), cells(dtb, "/ioapic@fec00000", "phandle"));
+    EXPECT_EQ(cells(dtb, "/interrupt-controller@fec00000", "#interrupt-cells"), Cells{1});
+    EXPECT_EQ(cells(dtb, "/", "interrupt-parent"),
+              cells(dtb, "/interrupt-controller@fec00000", "phandle"));
 }
 
 // ---- aarch64
@@ -133,8 +151,8 @@ TEST(DtbX86, VirtioNodesCarryTheirGsiUnderTheIoapic) {
 TEST(DtbArm, RootIsDummyVirtWithASerialAliasAndStdoutPath) {
     const auto dtb = dtb_of(machine(Arch::aarch64, 1 * GiB));
     EXPECT_EQ(string_prop(dtb, "/", "compatible"), "linux,dummy-virt");
-    EXPECT_EQ(string_prop(dtb, "/aliases", "serial0"), "/pl011@9000000");
-    EXPECT_EQ(string_prop(dtb, "/chosen", "stdout-path"), "/pl011@9000000");
+    EXPECT_EQ(string_prop(dtb, "/aliases", "serial0"), "/serial@9000000");
+    EXPECT_EQ(string_prop(dtb, "/chosen", "stdout-path"), "/serial@9000000");
 }
 
 TEST(DtbArm, AnExplicitStdoutPathWins) {
@@ -149,6 +167,7 @@ TEST(DtbArm, CpuRegIsKvmsDefaultMpidr) {
     EXPECT_EQ(cells(dtb, "/cpus/cpu@f", "reg"), Cells{0x0f});
     EXPECT_EQ(cells(dtb, "/cpus/cpu@101", "reg"), Cells{0x101});
     EXPECT_EQ(string_prop(dtb, "/cpus/cpu@101", "enable-method"), "psci");
+    EXPECT_EQ(string_prop(dtb, "/cpus/cpu@101", "compatible"), "arm,armv8");
 }
 
 TEST(DtbArm, PsciUsesHvcAndSmcForEl2Guests) {
@@ -167,34 +186,36 @@ TEST(DtbArm, TimerHasFourPpisAndTheEl2VirtualTimerForEl2Guests) {
 
 TEST(DtbArm, GicV3HasDistributorAndRedistributorsAndTheMaintenancePpiAtEl2) {
     const auto plain = dtb_of(machine(Arch::aarch64, 1 * GiB, 3));
-    EXPECT_EQ(string_prop(plain, "/intc@8000000", "compatible"), "arm,gic-v3");
-    EXPECT_EQ(cells(plain, "/intc@8000000", "reg"),
+    EXPECT_EQ(string_prop(plain, "/interrupt-controller@8000000", "compatible"), "arm,gic-v3");
+    EXPECT_EQ(cells(plain, "/interrupt-controller@8000000", "reg"),
               (Cells{0, 0x0800'0000, 0, 0x1'0000, 0, 0x080A'0000, 0, 3 * 0x2'0000}));
-    EXPECT_TRUE(cells(plain, "/intc@8000000", "interrupts").empty());
-    EXPECT_EQ(cells(dtb_of(golden_arm_v3_el2()), "/intc@8000000", "interrupts"), (Cells{1, 9, 4}));
+    EXPECT_TRUE(cells(plain, "/interrupt-controller@8000000", "interrupts").empty());
+    EXPECT_EQ(cells(dtb_of(golden_arm_v3_el2()), "/interrupt-controller@8000000", "interrupts"),
+              (Cells{1, 9, 4}));
 }
 
 TEST(DtbArm, GicV2HasACpuInterfaceAndPpisNameTheCpus) {
     const auto dtb = dtb_of(golden_arm_v2());
-    EXPECT_EQ(string_prop(dtb, "/intc@8000000", "compatible"), "arm,cortex-a15-gic");
-    EXPECT_EQ(cells(dtb, "/intc@8000000", "reg"),
+    EXPECT_EQ(string_prop(dtb, "/interrupt-controller@8000000", "compatible"),
+              "arm,cortex-a15-gic");
+    EXPECT_EQ(cells(dtb, "/interrupt-controller@8000000", "reg"),
               (Cells{0, 0x0800'0000, 0, 0x1000, 0, 0x0801'0000, 0, 0x2000}));
     EXPECT_EQ(cells(dtb, "/timer", "interrupts")[2], 0xf04u); // 4 CPUs, level high
 }
 
 TEST(DtbArm, Pl011HasItsClockAndSpi) {
     const auto dtb = dtb_of(machine(Arch::aarch64, 1 * GiB));
-    EXPECT_EQ(string_prop(dtb, "/pl011@9000000", "compatible"),
+    EXPECT_EQ(string_prop(dtb, "/serial@9000000", "compatible"),
               std::string("arm,pl011\0arm,primecell", 23));
-    EXPECT_EQ(cells(dtb, "/pl011@9000000", "interrupts"), (Cells{0, 1, 4}));
+    EXPECT_EQ(cells(dtb, "/serial@9000000", "interrupts"), (Cells{0, 1, 4}));
     const auto clock = cells(dtb, "/apb-pclk", "phandle");
     ASSERT_EQ(clock.size(), 1u);
-    EXPECT_EQ(cells(dtb, "/pl011@9000000", "clocks"), (Cells{clock[0], clock[0]}));
-    EXPECT_EQ(string_prop(dtb, "/pl011@9000000", "clock-names"),
+    EXPECT_EQ(cells(dtb, "/serial@9000000", "clocks"), (Cells{clock[0], clock[0]}));
+    EXPECT_EQ(string_prop(dtb, "/serial@9000000", "clock-names"),
               std::string("uartclk\0apb_pclk", 16));
-    EXPECT_EQ(string_prop(dtb, "/pl031@9010000", "compatible"),
+    EXPECT_EQ(string_prop(dtb, "/rtc@9010000", "compatible"),
               std::string("arm,pl031\0arm,primecell", 23));
-    EXPECT_EQ(cells(dtb, "/pl031@9010000", "interrupts"), (Cells{0, 2, 4}));
+    EXPECT_EQ(cells(dtb, "/rtc@9010000", "interrupts"), (Cells{0, 2, 4}));
 }
 
 TEST(DtbArm, VirtioIsAnEdgeRisingSpiAndDmaCoherent) {
