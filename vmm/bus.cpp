@@ -2,6 +2,7 @@
 #include "vmm/bus.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace strata {
 
@@ -46,7 +47,46 @@ Bus::Hit Bus::find(std::uint64_t addr, std::uint64_t len) const {
     return {it->second.device, offset};
 }
 
+template <class Fn> void Bus::for_each_piece(std::uint64_t addr, std::size_t len, Fn fn) const {
+    for (std::size_t done = 0; done < len;) {
+        const std::uint64_t at = addr + done;
+        const std::size_t rest = len - done;
+        if (at < addr) { // wrapped past the top of the address space: nothing is there
+            fn(Hit{}, done, rest);
+            return;
+        }
+        auto next = map_.upper_bound(at);
+        Hit hit{};
+        std::size_t piece = rest;
+        if (next != map_.begin()) {
+            auto holder = std::prev(next);
+            const std::uint64_t offset = at - holder->first;
+            if (offset < holder->second.size) {
+                hit = {holder->second.device, offset};
+                piece = std::bit_floor(std::min<std::uint64_t>(rest, holder->second.size - offset));
+            }
+        }
+        if (!hit.device && next != map_.end())
+            piece = std::min<std::uint64_t>(rest, next->first - at); // up to the next device
+        fn(hit, done, piece);
+        done += piece;
+    }
+}
+
 bool Bus::read(std::uint64_t addr, std::span<std::uint8_t> data) const {
+    if (straddle_ == Straddle::split) {
+        bool claimed = false;
+        for_each_piece(addr, data.size(), [&](Hit hit, std::size_t at, std::size_t len) {
+            auto piece = data.subspan(at, len);
+            if (!hit.device) {
+                std::fill(piece.begin(), piece.end(), std::uint8_t{0xff});
+                return;
+            }
+            hit.device->read(hit.offset, piece);
+            claimed = true;
+        });
+        return claimed;
+    }
     auto hit = find(addr, data.size());
     if (!hit.device) {
         std::fill(data.begin(), data.end(), std::uint8_t{0xff});
@@ -57,6 +97,16 @@ bool Bus::read(std::uint64_t addr, std::span<std::uint8_t> data) const {
 }
 
 bool Bus::write(std::uint64_t addr, std::span<const std::uint8_t> data) const {
+    if (straddle_ == Straddle::split) {
+        bool claimed = false;
+        for_each_piece(addr, data.size(), [&](Hit hit, std::size_t at, std::size_t len) {
+            if (!hit.device)
+                return;
+            hit.device->write(hit.offset, data.subspan(at, len));
+            claimed = true;
+        });
+        return claimed;
+    }
     auto hit = find(addr, data.size());
     if (!hit.device)
         return false;

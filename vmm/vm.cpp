@@ -4,10 +4,13 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <spdlog/spdlog.h>
 
-#include <cstring>
 #include <sys/eventfd.h>
-#include <unistd.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 namespace strata {
@@ -27,7 +30,8 @@ private:
 // irqfd: KVM injects the interrupt when the eventfd is written.
 class IrqfdLine final : public IrqLine {
 public:
-    IrqfdLine(const VmFd &vm, std::uint32_t irq) : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    IrqfdLine(const VmFd &vm, std::uint32_t irq, RunControl &control)
+        : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), irq_(irq), control_(control) {
         const std::string what = "the VM (irqfd for IRQ " + std::to_string(irq) + ")";
         if (!fd_)
             throw_errno("eventfd", what);
@@ -40,51 +44,42 @@ public:
         if (!high)
             return;
         const std::uint64_t one = 1;
-        // EAGAIN means the counter is already pending: the interrupt is raised.
-        [[maybe_unused]] auto n = ::write(fd_.get(), &one, sizeof one);
+        const auto n = ::write(fd_.get(), &one, sizeof one);
+        // EAGAIN: the counter is at its maximum, so an event is pending and
+        // the interrupt is raised.
+        if (n == static_cast<ssize_t>(sizeof one) || (n < 0 && errno == EAGAIN))
+            return;
+        failed(n < 0 ? errno : EIO);
     }
 
 private:
+    // Any other error (EBADF, EINVAL) is a host fault that does not go away:
+    // every later interrupt of this line would be lost and the guest would
+    // wait for them forever. Not thrown: set_level runs inside device code on
+    // whichever thread raised it, which can neither handle nor expect it.
+    // Reported once per line, and the VM stops as after any host error.
+    void failed(int err) {
+        if (reported_.exchange(true))
+            return;
+        spdlog::error("raising IRQ {} through its irqfd failed: {}; the guest would miss its interrupts",
+                      irq_, std::strerror(err));
+        control_.request_stop(exit_status::host_error);
+    }
+
     UniqueFd fd_;
+    std::uint32_t irq_;
+    RunControl &control_;
+    std::atomic<bool> reported_{false};
 };
 
-const char *exit_name(std::uint32_t reason) {
-    switch (reason) {
-    case KVM_EXIT_UNKNOWN: return "unknown exit (KVM_EXIT_UNKNOWN)";
-    case KVM_EXIT_EXCEPTION: return "exception (KVM_EXIT_EXCEPTION)";
-    case KVM_EXIT_HYPERCALL: return "hypercall (KVM_EXIT_HYPERCALL)";
-    case KVM_EXIT_DEBUG: return "debug exit (KVM_EXIT_DEBUG)";
-    case KVM_EXIT_HLT: return "halt (KVM_EXIT_HLT)";
-    case KVM_EXIT_SHUTDOWN: return "triple fault (KVM_EXIT_SHUTDOWN)";
-    case KVM_EXIT_FAIL_ENTRY: return "failed VM entry (KVM_EXIT_FAIL_ENTRY)";
-    case KVM_EXIT_INTERNAL_ERROR: return "KVM internal error (KVM_EXIT_INTERNAL_ERROR)";
-    case KVM_EXIT_SYSTEM_EVENT: return "system event (KVM_EXIT_SYSTEM_EVENT)";
-    default: return "unhandled exit";
-    }
-}
-
-std::string exit_details(const kvm_run &run) {
-    char buf[160] = "";
-    switch (run.exit_reason) {
-    case KVM_EXIT_FAIL_ENTRY:
-        std::snprintf(buf, sizeof buf, " hardware_entry_failure_reason=%#llx",
-                      static_cast<unsigned long long>(run.fail_entry.hardware_entry_failure_reason));
-        break;
-    case KVM_EXIT_INTERNAL_ERROR:
-        std::snprintf(buf, sizeof buf, " suberror=%u", run.internal.suberror);
-        break;
-    case KVM_EXIT_UNKNOWN:
-        std::snprintf(buf, sizeof buf, " hardware_exit_reason=%#llx",
-                      static_cast<unsigned long long>(run.hw.hardware_exit_reason));
-        break;
-    case KVM_EXIT_SYSTEM_EVENT:
-        std::snprintf(buf, sizeof buf, " type=%u", run.system_event.type);
-        break;
-    case KVM_EXIT_SHUTDOWN: break;
-    default:
-        std::snprintf(buf, sizeof buf, " exit_reason=%u", run.exit_reason);
-    }
-    return buf;
+// One access on `bus`; one that no device claims is reported as `reports` allows.
+void access(const Bus &bus, UnclaimedReports &reports, const VcpuFd &vcpu, Direction dir, std::uint64_t addr,
+            std::span<std::uint8_t> data) {
+    const bool claimed = dir == Direction::write ? bus.write(addr, data) : bus.read(addr, data);
+    if (claimed)
+        return;
+    if (auto warning = reports.note(dir, addr, data.size()))
+        spdlog::warn("{}: {}", vcpu.name(), *warning);
 }
 
 } // namespace
@@ -118,7 +113,9 @@ void Vm::add_pio(const std::string &name, BusDevice &device) {
 
 std::unique_ptr<IrqLine> Vm::irq_line(std::uint32_t irq) { return std::make_unique<KvmIrqLine>(vm_, irq); }
 
-std::unique_ptr<IrqLine> Vm::irqfd_line(std::uint32_t irq) { return std::make_unique<IrqfdLine>(vm_, irq); }
+std::unique_ptr<IrqLine> Vm::irqfd_line(std::uint32_t irq) {
+    return std::make_unique<IrqfdLine>(vm_, irq, control_);
+}
 
 UniqueFd Vm::ioeventfd(std::uint64_t addr, std::uint32_t len, std::uint64_t value) {
     UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -171,17 +168,6 @@ void Vm::run_vcpu(VcpuFd &vcpu) {
     sigaddset(&set, RunControl::kick_signal());
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 
-    auto fatal = [&](const std::string &what) {
-        std::string regs;
-        try {
-            regs = arch::describe_registers(vcpu);
-        } catch (const std::exception &e) {
-            regs = std::string("(registers unavailable: ") + e.what() + ")";
-        }
-        spdlog::error("{} stopped the VM: {}{}\n  {}", vcpu.name(), what, exit_details(*run), regs);
-        control_.request_stop(exit_status::guest_fault);
-    };
-
     try {
         while (!control_.stopping()) {
             if (::ioctl(vcpu.fd(), KVM_RUN, 0) < 0) {
@@ -191,42 +177,41 @@ void Vm::run_vcpu(VcpuFd &vcpu) {
                 }
                 throw_errno("KVM_RUN", vcpu.name());
             }
-            switch (run->exit_reason) {
-            case KVM_EXIT_IO: {
-                auto *data = vcpu.run().bytes() + run->io.data_offset;
-                const std::size_t size = run->io.size;
-                for (std::uint32_t i = 0; i < run->io.count; ++i, data += size) {
-                    if (run->io.direction == KVM_EXIT_IO_OUT)
-                        pio_.write(run->io.port, {data, size});
-                    else
-                        pio_.read(run->io.port, {data, size});
-                }
-                break;
-            }
-            case KVM_EXIT_MMIO: {
-                std::span<std::uint8_t> data(run->mmio.data, std::min<std::size_t>(run->mmio.len, 8));
-                if (run->mmio.is_write)
-                    mmio_.write(run->mmio.phys_addr, data);
-                else
-                    mmio_.read(run->mmio.phys_addr, data);
-                break;
-            }
-            case KVM_EXIT_INTR:
-                break;
-            case KVM_EXIT_SYSTEM_EVENT:
-                if (auto status = arch::system_event(vcpu, *run))
-                    control_.request_stop(*status);
-                else
-                    fatal(exit_name(run->exit_reason));
-                break;
-            default:
-                fatal(exit_name(run->exit_reason));
-            }
+            // Only the architecture can read a system event's arguments
+            // (registers, on aarch64), so it is asked before the decision.
+            const auto event_status =
+                run->exit_reason == KVM_EXIT_SYSTEM_EVENT ? arch::system_event(vcpu, *run) : std::nullopt;
+            act(vcpu, decide_exit(*run, event_status));
         }
     } catch (const std::exception &e) {
         spdlog::error("{}: {}", vcpu.name(), e.what());
         control_.request_stop(exit_status::host_error);
     }
+}
+
+void Vm::act(VcpuFd &vcpu, const ExitAction &action) {
+    if (const auto *io = std::get_if<PortIo>(&action)) {
+        std::uint8_t *data = vcpu.run().bytes() + io->data_offset;
+        for (std::uint32_t i = 0; i < io->count; ++i, data += io->size)
+            access(pio_, pio_unclaimed_, vcpu, io->dir, io->port, {data, io->size});
+    } else if (const auto *mmio = std::get_if<Mmio>(&action)) {
+        access(mmio_, mmio_unclaimed_, vcpu, mmio->dir, mmio->addr, {vcpu.run()->mmio.data, mmio->len});
+    } else if (const auto *stop = std::get_if<Stop>(&action)) {
+        control_.request_stop(stop->status);
+    } else if (const auto *fault = std::get_if<Crash>(&action)) {
+        crash(vcpu, fault->reason);
+    }
+}
+
+void Vm::crash(VcpuFd &vcpu, const std::string &reason) {
+    std::string regs;
+    try {
+        regs = arch::describe_registers(vcpu);
+    } catch (const std::exception &e) {
+        regs = std::string("(registers unavailable: ") + e.what() + ")";
+    }
+    spdlog::error("{} stopped the VM: {}\n  {}", vcpu.name(), reason, regs);
+    control_.request_stop(exit_status::guest_fault);
 }
 
 } // namespace strata

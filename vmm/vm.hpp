@@ -10,6 +10,7 @@
 #include "fdt/layout.hpp"
 #include "vmm/arch/arch.hpp"
 #include "vmm/bus.hpp"
+#include "vmm/exit.hpp"
 #include "vmm/guest_memory.hpp"
 #include "vmm/irq.hpp"
 #include "vmm/kvm.hpp"
@@ -56,6 +57,8 @@ public:
 
 private:
     void run_vcpu(VcpuFd &vcpu);
+    void act(VcpuFd &vcpu, const ExitAction &action);
+    void crash(VcpuFd &vcpu, const std::string &reason);
 
     const Kvm &kvm_;
     fdt::Layout layout_;
@@ -63,7 +66,9 @@ private:
     GuestMemory memory_;
     std::unique_ptr<arch::VmState> arch_; // the in-kernel interrupt controller
     Bus mmio_{"MMIO"};
-    Bus pio_{"port I/O"};
+    Bus pio_{"port I/O", Bus::Straddle::split};
+    UnclaimedReports mmio_unclaimed_{"MMIO", 0x1000, "4 KiB page"};
+    UnclaimedReports pio_unclaimed_{"port I/O", 1, "port"};
     RunControl control_;
     std::vector<std::unique_ptr<VcpuFd>> vcpus_;
 };
