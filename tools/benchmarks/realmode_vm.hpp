@@ -1,7 +1,8 @@
-// tools/bench/realmode_vm.hpp: the least KVM setup the benchmark programs
-// need: one VM, one memslot of anonymous memory at guest address 0 holding
-// `code` at `entry`, and one vCPU in 16-bit real mode (CS base 0) about to
-// run it. Real mode needs no page tables, GDT or CPUID. Errors exit with 3.
+// tools/benchmarks/realmode_vm.hpp: the least KVM setup there is, for
+// bench-minimal: one VM, one memslot of anonymous memory at guest address 0
+// holding `code` at `entry`, and one vCPU in 16-bit real mode (CS base 0)
+// about to run it. Real mode needs no page tables, GDT or CPUID. Errors exit
+// with 3.
 #pragma once
 
 #include <linux/kvm.h>
