@@ -8,10 +8,9 @@
 //   the ID registers Linux's amba bus probes (periph 0x00041011, cell 0xb105f00d).
 #pragma once
 
+#include "devices/uart_rx.hpp"
 #include "vmm/bus.hpp"
-#include "vmm/irq.hpp"
 
-#include <deque>
 #include <functional>
 #include <mutex>
 
@@ -32,29 +31,11 @@ private:
     void update_irq(); // with mutex_ held
 
     Output output_;
-    IrqLine *irq_;
+    LevelIrq irq_;
     std::mutex mutex_; // vCPU threads and console input
-    std::deque<std::uint8_t> rx_;
+    RxFifo rx_;
     std::uint32_t imsc_ = 0, ris_ = 0;
     std::uint32_t cr_ = 0x300, lcr_h_ = 0, ibrd_ = 0, fbrd_ = 0, ifls_ = 0x12, dmacr_ = 0;
-    bool irq_level_ = false;
-};
-
-// Arm PrimeCell real-time clock (PL031): seconds since the epoch.
-//
-// State: the offset between the host clock and what the guest loaded, the
-//   match register and the interrupt mask.
-// Missing features: the match interrupt never fires.
-// Spec: PrimeCell Real Time Clock (PL031) Technical Reference Manual, §3.
-class Pl031 final : public BusDevice {
-public:
-    void read(std::uint64_t offset, std::span<std::uint8_t> data) override;
-    void write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
-
-private:
-    std::mutex mutex_;
-    std::int64_t offset_ = 0; // guest seconds minus host seconds
-    std::uint32_t match_ = 0, imsc_ = 0;
 };
 
 } // namespace strata::devices

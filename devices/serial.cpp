@@ -8,7 +8,6 @@ enum : std::uint64_t { rbr_thr = 0, ier = 1, iir_fcr = 2, lcr = 3, mcr = 4, lsr 
 constexpr std::uint8_t ier_rx = 0x01, ier_thr = 0x02;
 constexpr std::uint8_t lsr_dr = 0x01, lsr_thre = 0x20, lsr_temt = 0x40;
 constexpr std::uint8_t iir_none = 0x01, iir_thr = 0x02, iir_rx = 0x04, iir_fifo = 0xc0;
-constexpr std::size_t rx_limit = 4096; // input the guest does not read is dropped past this
 } // namespace
 
 void Serial16550::read(std::uint64_t offset, std::span<std::uint8_t> data) {
@@ -25,9 +24,7 @@ void Serial16550::write(std::uint64_t offset, std::span<const std::uint8_t> data
 
 void Serial16550::receive(std::span<const std::uint8_t> bytes) {
     std::lock_guard lock(mutex_);
-    for (auto b : bytes)
-        if (rx_.size() < rx_limit)
-            rx_.push_back(b);
+    rx_.push(bytes);
     update_irq();
 }
 
@@ -36,12 +33,9 @@ std::uint8_t Serial16550::read_reg(std::uint64_t reg) {
     case rbr_thr: {
         if (dlab())
             return dll_;
-        if (rx_.empty())
-            return 0;
-        std::uint8_t b = rx_.front();
-        rx_.pop_front();
+        const auto b = rx_.pop();
         update_irq();
-        return b;
+        return b.value_or(0);
     }
     case ier: return dlab() ? dlm_ : ier_;
     case iir_fcr: {
@@ -99,11 +93,6 @@ void Serial16550::write_reg(std::uint64_t reg, std::uint8_t value) {
     }
 }
 
-void Serial16550::update_irq() {
-    bool level = ((ier_ & ier_rx) && !rx_.empty()) || ((ier_ & ier_thr) && thr_interrupt_);
-    if (irq_ && level != irq_level_)
-        irq_->set_level(level);
-    irq_level_ = level;
-}
+void Serial16550::update_irq() { irq_.set(((ier_ & ier_rx) && !rx_.empty()) || ((ier_ & ier_thr) && thr_interrupt_)); }
 
 } // namespace strata::devices

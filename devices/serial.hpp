@@ -8,10 +8,9 @@
 // Spec: the PC16550D data sheet (National Semiconductor), registers 0-7.
 #pragma once
 
+#include "devices/uart_rx.hpp"
 #include "vmm/bus.hpp"
-#include "vmm/irq.hpp"
 
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <span>
@@ -36,13 +35,12 @@ private:
     bool dlab() const { return lcr_ & 0x80; }
 
     Output output_;
-    IrqLine *irq_;
+    LevelIrq irq_;
     std::mutex mutex_; // vCPU threads (register access) and the io_context (receive)
-    std::deque<std::uint8_t> rx_;
+    RxFifo rx_;
     std::uint8_t ier_ = 0, lcr_ = 0x03, mcr_ = 0, scr_ = 0, fcr_ = 0;
     std::uint8_t dll_ = 0x0c, dlm_ = 0; // 9600 baud
     bool thr_interrupt_ = false; // THR-empty interrupt pending until IIR is read
-    bool irq_level_ = false;
 };
 
 } // namespace strata::devices

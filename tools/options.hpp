@@ -2,7 +2,7 @@
 // parsers for their values. Every mistake is a UserError: one sentence, exit 2.
 #pragma once
 
-#include "devices/console.hpp"
+#include "devices/host_console.hpp"
 #include "fdt/dtb.hpp"
 #include "fdt/layout.hpp"
 

@@ -1,9 +1,10 @@
 // `strata run`: the composition root (DESIGN.md): options -> MachineSpec ->
 // fdt::plan -> Vm -> devices built from the Layout -> kernel and DTB -> run.
 // Everything the user could have got wrong is checked before the VM exists.
-#include "devices/console.hpp"
+#include "devices/host_console.hpp"
 #include "devices/exit_device.hpp"
 #include "devices/pl011.hpp"
+#include "devices/pl031.hpp"
 #include "devices/serial.hpp"
 #include "devices/virtio/blk.hpp"
 #include "devices/virtio/console.hpp"
@@ -82,7 +83,7 @@ po::options_description run_options() {
 std::vector<std::unique_ptr<virtio::Device>> make_virtio_devices(boost::asio::io_context &io,
                                                                  const po::variables_map &opts,
                                                                  const fdt::MachineSpec &spec,
-                                                                 devices::Console &console,
+                                                                 devices::HostConsole &console,
                                                                  virtio::Console *&virtio_console) {
     std::vector<std::unique_ptr<virtio::Device>> out;
     std::size_t blk = 0, net = 0;
@@ -114,7 +115,7 @@ std::vector<std::unique_ptr<virtio::Device>> make_virtio_devices(boost::asio::io
 // x86_64 a 16550 and the exit ports, aarch64 a PL011 and a PL031.
 class PlatformDevices {
 public:
-    PlatformDevices(Vm &vm, const fdt::Layout &layout, devices::Console &console, devices::StopFn stop)
+    PlatformDevices(Vm &vm, const fdt::Layout &layout, devices::HostConsole &console, devices::StopFn stop)
         : irq_(vm.irq_line(layout.uart_irq)) {
         auto out = [&console](std::span<const std::uint8_t> b) { console.write(b); };
         if (layout.arch == fdt::Arch::x86_64) {
@@ -236,7 +237,7 @@ Kernel read_kernel(const po::variables_map &vm_opts, const fdt::MachineSpec &spe
 // mistake to fix (exit 2), not a host failure.
 std::vector<std::unique_ptr<virtio::Device>> open_devices(boost::asio::io_context &io,
                                                           const po::variables_map &vm_opts,
-                                                          const fdt::MachineSpec &spec, devices::Console &console,
+                                                          const fdt::MachineSpec &spec, devices::HostConsole &console,
                                                           virtio::Console *&virtio_console) {
     try {
         return make_virtio_devices(io, vm_opts, spec, console, virtio_console);
@@ -315,7 +316,7 @@ int run_command(int argc, const char *const *argv) {
     auto kernel = read_kernel(vm_opts, spec);
 
     boost::asio::io_context io;
-    devices::Console console(console_spec);
+    devices::HostConsole console(console_spec);
     virtio::Console *virtio_console = nullptr;
     auto virtio_devices = open_devices(io, vm_opts, spec, console, virtio_console);
 

@@ -1,9 +1,10 @@
-// The PL011 UART and PL031 RTC registers as Linux's amba drivers use them.
+// The PL011 UART registers as Linux's amba driver uses them.
 #include "devices/pl011.hpp"
+
+#include "tests/unit/devices/regs.hpp"
 
 #include <gtest/gtest.h>
 
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -16,17 +17,8 @@ public:
     std::vector<bool> levels;
 };
 
-std::uint32_t rd(BusDevice &d, std::uint64_t off) {
-    std::uint8_t b[4] = {0xaa, 0xaa, 0xaa, 0xaa};
-    d.read(off, b);
-    return static_cast<std::uint32_t>(b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24);
-}
-
-void wr(BusDevice &d, std::uint64_t off, std::uint32_t v) {
-    const std::uint8_t b[4] = {static_cast<std::uint8_t>(v), static_cast<std::uint8_t>(v >> 8),
-                               static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 24)};
-    d.write(off, b);
-}
+using test::rd;
+using test::wr;
 
 class Pl011Test : public ::testing::Test {
 protected:
@@ -84,26 +76,6 @@ TEST_F(Pl011Test, ControlRegistersReadBackWhatWasWritten) {
     EXPECT_EQ(rd(uart, 0x030), 0x301u);
     EXPECT_EQ(rd(uart, 0x02c), 0x70u);
     EXPECT_EQ(rd(uart, 0x024), 13u);
-}
-
-TEST(Pl031, DataRegisterIsTheHostTimeUntilLoaded) {
-    Pl031 rtc;
-    const auto now = static_cast<std::uint32_t>(std::time(nullptr));
-    const auto t = rd(rtc, 0x000);
-    EXPECT_GE(t, now);
-    EXPECT_LE(t, now + 2);
-    wr(rtc, 0x008, 1000); // RTCLR
-    EXPECT_LE(rd(rtc, 0x000), 1002u);
-    EXPECT_GE(rd(rtc, 0x000), 1000u);
-}
-
-TEST(Pl031, PrimeCellIdsAreThoseOfAPl031) {
-    Pl031 rtc;
-    EXPECT_EQ(rd(rtc, 0xfe0), 0x31u);
-    EXPECT_EQ(rd(rtc, 0xfe4), 0x10u);
-    EXPECT_EQ(rd(rtc, 0xff0), 0x0du);
-    EXPECT_EQ(rd(rtc, 0xffc), 0xb1u);
-    EXPECT_EQ(rd(rtc, 0x00c), 1u); // always enabled
 }
 
 } // namespace

@@ -1,4 +1,4 @@
-// The console backend shared by the UART (and later virtio-console): where
+// The host side of the console, shared by the UARTs and the virtio console: where
 // guest output goes (stdout, a file, nowhere) and where guest input comes from
 // (stdin, read on the io_context). On a terminal, Ctrl-A x stops the VM and
 // Ctrl-A Ctrl-A sends a literal Ctrl-A; everything else goes to the guest.
@@ -25,10 +25,10 @@ struct ConsoleSpec {
     std::string path; // for file
 };
 
-class Console {
+class HostConsole {
 public:
     // Opens the output (a file is created or truncated); throws system_error.
-    explicit Console(const ConsoleSpec &spec);
+    explicit HostConsole(const ConsoleSpec &spec);
 
     void write(std::span<const std::uint8_t> bytes);
 

@@ -1,5 +1,5 @@
 // Console output and input with the Ctrl-A escape.
-#include "devices/console.hpp"
+#include "devices/host_console.hpp"
 
 #include <boost/asio/read.hpp>
 #include <spdlog/spdlog.h>
@@ -11,7 +11,7 @@
 
 namespace strata::devices {
 
-Console::Console(const ConsoleSpec &spec) : spec_(spec) {
+HostConsole::HostConsole(const ConsoleSpec &spec) : spec_(spec) {
     switch (spec.kind) {
     case ConsoleSpec::Kind::stdio:
     case ConsoleSpec::Kind::virtio:
@@ -28,7 +28,7 @@ Console::Console(const ConsoleSpec &spec) : spec_(spec) {
     }
 }
 
-void Console::write(std::span<const std::uint8_t> bytes) {
+void HostConsole::write(std::span<const std::uint8_t> bytes) {
     while (out_fd_ >= 0 && !bytes.empty()) {
         ssize_t n = ::write(out_fd_, bytes.data(), bytes.size());
         if (n < 0 && errno == EINTR)
@@ -43,7 +43,7 @@ void Console::write(std::span<const std::uint8_t> bytes) {
     }
 }
 
-void Console::start_input(boost::asio::io_context &io, std::function<void(std::span<const std::uint8_t>)> input,
+void HostConsole::start_input(boost::asio::io_context &io, std::function<void(std::span<const std::uint8_t>)> input,
                           std::function<void()> quit) {
     if (spec_.kind != ConsoleSpec::Kind::stdio && spec_.kind != ConsoleSpec::Kind::virtio)
         return;
@@ -63,7 +63,7 @@ void Console::start_input(boost::asio::io_context &io, std::function<void(std::s
     read_more();
 }
 
-void Console::read_more() {
+void HostConsole::read_more() {
     in_->async_read_some(boost::asio::buffer(buf_), [this](boost::system::error_code ec, std::size_t n) {
         if (ec)
             return; // EOF or closed: the guest just gets no more input
