@@ -36,16 +36,6 @@ std::string vm_type(const Layout &l) {
     return l.vm_type_bits == 0 ? "0 (legacy/none)" : std::to_string(l.vm_type_bits);
 }
 
-// Our strings are plain ASCII names; escape the two characters JSON reserves anyway.
-std::string quoted(std::string_view s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\')
-            out += '\\';
-        out += c;
-    }
-    return out + '"';
-}
 
 } // namespace
 
@@ -136,11 +126,11 @@ std::string describe(const Layout &l) {
 
 std::string to_json(const Layout &l) {
     auto num = [](std::uint64_t v) { return std::to_string(v); };
-    std::string out = "{\"arch\": " + quoted(name(l.arch)) + ", \"cpus\": " + num(l.cpus);
+    std::string out = "{\"arch\": " + text::json_string(name(l.arch)) + ", \"cpus\": " + num(l.cpus);
     if (l.arch == Arch::aarch64)
-        out += ", \"gic\": " + quoted(gic_name(l)) + ", \"el2\": " + (l.el2 ? "true" : "false");
+        out += ", \"gic\": " + text::json_string(gic_name(l)) + ", \"el2\": " + (l.el2 ? "true" : "false");
     out += ", \"ipa_bits\": " + num(l.ipa_bits) + ", \"vm_type_bits\": " + num(l.vm_type_bits) +
-           ", \"ipa_reason\": " + quoted(l.ipa_reason) +
+           ", \"ipa_reason\": " + text::json_string(l.ipa_reason) +
            (l.arch == Arch::aarch64 ? ", \"pa_range\": " + num(l.pa_range) +
                                           ", \"pa_range_set\": " + (l.pa_range_set ? "true" : "false")
                                     : std::string()) +
@@ -149,21 +139,21 @@ std::string to_json(const Layout &l) {
     out += ", \"regions\": [";
     for (std::size_t i = 0; i < l.regions.size(); ++i) {
         const Region &r = l.regions[i];
-        out += std::string(i ? ", " : "") + "{\"name\": " + quoted(r.name) +
-               ", \"kind\": " + quoted(name(r.kind)) + ", \"base\": " + num(r.base) +
+        out += std::string(i ? ", " : "") + "{\"name\": " + text::json_string(r.name) +
+               ", \"kind\": " + text::json_string(name(r.kind)) + ", \"base\": " + num(r.base) +
                ", \"size\": " + num(r.size) + ", \"end\": " + num(r.end()) + "}";
     }
     out += "], \"virtio\": [";
     for (std::size_t i = 0; i < l.virtio.size(); ++i) {
         const VirtioSlot &v = l.virtio[i];
-        out += std::string(i ? ", " : "") + "{\"name\": " + quoted(v.window.name) +
-               ", \"kind\": " + quoted(name(v.kind)) + ", \"base\": " + num(v.window.base) +
+        out += std::string(i ? ", " : "") + "{\"name\": " + text::json_string(v.window.name) +
+               ", \"kind\": " + text::json_string(name(v.kind)) + ", \"base\": " + num(v.window.base) +
                ", \"irq\": " + num(v.irq) + "}";
     }
     out += "], \"ports\": [";
     for (std::size_t i = 0; i < l.ports.size(); ++i) {
         const PortRange &p = l.ports[i];
-        out += std::string(i ? ", " : "") + "{\"name\": " + quoted(p.name) +
+        out += std::string(i ? ", " : "") + "{\"name\": " + text::json_string(p.name) +
                ", \"base\": " + num(p.base) + ", \"size\": " + num(p.size) + "}";
     }
     out += "], \"uart_irq\": " + num(l.uart_irq) + ", \"rtc_irq\": " + num(l.rtc_irq) + "}\n";

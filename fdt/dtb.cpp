@@ -244,7 +244,7 @@ void gic(Writer &w, const Layout &l) {
         w.u32("#address-cells", 0);
         w.empty("interrupt-controller");
         if (l.el2)
-            w.cells("interrupts", {kPpi, 9, ppi_flags(l)}); // maintenance interrupt
+            w.cells("interrupts", {kPpi, l.gic_maintenance_ppi, ppi_flags(l)}); // maintenance interrupt
         w.u32("phandle", kGicPhandle);
     });
 }

@@ -3,6 +3,7 @@
 // and the bus registrations, so they cannot disagree (DESIGN.md, "Data flow").
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -88,6 +89,11 @@ struct VirtioSlot {
 // x86_64's boot area: the GDT page, the PML4 page, then the identity map's
 // tables over [0, end): a PDPT page per 512 GiB and, without 1 GiB pages, a
 // page directory per GiB (2 MiB pages). `bytes` is what the area must hold.
+// The bits an address space needs to hold [0, end): 0 for end <= 1.
+inline unsigned address_bits(std::uint64_t end) {
+    return end <= 1 ? 0 : static_cast<unsigned>(std::bit_width(end - 1));
+}
+
 struct BootTables {
     static constexpr std::uint64_t gdt_offset = 0x0000, pml4_offset = 0x1000, tables_offset = 0x2000;
     std::uint64_t end = 0;   // the identity map covers [0, end): RAM and every window
@@ -121,6 +127,7 @@ struct Layout {
     bool e2h0 = false;               // aarch64, el2: KVM_ARM_VCPU_HAS_EL2_E2H0
     std::uint32_t uart_irq = 0; // x86_64: GSI of the 8250 at "serial"; aarch64: SPI of the PL011
     std::uint32_t rtc_irq = 0;  // aarch64: SPI of the PL031 (x86_64 has no RTC: 0)
+    std::uint32_t gic_maintenance_ppi = 0; // aarch64, el2: the guest hypervisor's vGIC maintenance PPI
 
     const Region *find(std::string_view name) const;
     const PortRange *find_port(std::string_view name) const;

@@ -97,6 +97,7 @@ constexpr std::uint64_t kPl011 = 0x0900'0000;
 constexpr std::uint64_t kPl031 = 0x0901'0000;
 constexpr std::uint32_t kPl011Spi = 1;
 constexpr std::uint32_t kPl031Spi = 2;
+constexpr std::uint32_t kMaintenancePpi = 9; // INTID 25, the vGIC maintenance interrupt of EL2 guests
 constexpr std::uint64_t kVirtioBase = 0x0A00'0000;
 constexpr std::uint32_t kVirtioSpi = 16;
 constexpr unsigned kMaxVirtio = 32;
@@ -111,17 +112,8 @@ std::uint64_t align_down(std::uint64_t v, std::uint64_t a) {
 
 using text::hex;
 
-// The smallest N >= 32 with end <= 2^N.
-unsigned bits_for(std::uint64_t end) {
-    return std::max(kMinBits, static_cast<unsigned>(std::bit_width(end - 1)));
-}
-
-std::uint64_t top(const Layout &l) {
-    std::uint64_t t = 0;
-    for (const auto &r : l.regions)
-        t = std::max(t, r.end());
-    return t;
-}
+// The smallest window N >= 32 that holds [0, end).
+unsigned bits_for(std::uint64_t end) { return std::max(kMinBits, address_bits(end)); }
 
 Region add(Layout &l, std::string name, std::uint64_t base, std::uint64_t size, RegionKind kind) {
     l.regions.push_back(Region{std::move(name), base, size, kind});
@@ -216,6 +208,8 @@ Layout place_arm(const MachineSpec &spec) {
     l.gic = spec.gic;
     l.el2 = spec.el2;
     l.e2h0 = spec.e2h0;
+    if (spec.el2)
+        l.gic_maintenance_ppi = kMaintenancePpi;
     if (spec.gic == GicVersion::v3) {
         add(l, "gic-dist", kGicDist, 64 * KiB, RegionKind::irqchip);
         add(l, "gic-redist", kGicRedist, spec.cpus * kRedistPerCpu, RegionKind::irqchip);
@@ -299,7 +293,7 @@ std::optional<std::uint64_t> largest_ram(MachineSpec spec, const HostCaps &host,
     auto too_big = [&](std::uint64_t mib) {
         spec.ram_size = mib * MiB;
         try {
-            return top(place(spec, host)) > window;
+            return place(spec, host).map_end() > window;
         } catch (const PlanError &) {
             return false;
         }
@@ -339,7 +333,7 @@ std::string fit_advice(const MachineSpec &spec, const HostCaps &host, unsigned b
 }
 
 void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
-    const std::uint64_t end = top(l);
+    const std::uint64_t end = l.map_end();
     const unsigned need = bits_for(end);
     const unsigned limit = host.ipa_limit;
     const std::string lim =

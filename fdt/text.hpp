@@ -1,4 +1,5 @@
-// Number formats shared by the planner's messages and the `strata plan` table.
+// Text formats shared by the planner's messages, the `strata plan` table and
+// the JSON that `strata plan` and `strata caps` print.
 #pragma once
 
 #include <array>
@@ -6,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace strata::fdt::text {
@@ -24,6 +26,24 @@ inline std::string size(std::uint64_t bytes) {
         if (bytes != 0 && bytes % unit == 0)
             return std::to_string(bytes / unit) + suffix;
     return std::to_string(bytes);
+}
+
+// A JSON string literal: quotes, backslashes and control characters escaped.
+inline std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + '"';
 }
 
 } // namespace strata::fdt::text

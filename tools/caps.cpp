@@ -26,7 +26,6 @@ using Facts = std::vector<std::pair<std::string, std::string>>;
 using fdt::text::hex;
 
 // Bits needed to address [0, end): the smallest N with end <= 2^N.
-unsigned bits_for(std::uint64_t end) { return end <= 1 ? 0 : static_cast<unsigned>(std::bit_width(end - 1)); }
 
 // Top-level /proc/iomem ranges: the end of the highest "System RAM" and of
 // the highest anything (MMIO included). Reading real addresses needs root.
@@ -124,7 +123,7 @@ Facts gather() {
     if (io.readable && io.any_end) {
         facts.emplace_back("own_ram_end", hex(io.ram_end) + " (/proc/iomem)");
         facts.emplace_back("own_highest_address_end", hex(io.any_end) + " (/proc/iomem, RAM and MMIO)");
-        facts.emplace_back("own_window_bits", std::to_string(bits_for(io.any_end)) +
+        facts.emplace_back("own_window_bits", std::to_string(fdt::address_bits(io.any_end)) +
                                                   " (needed for what this machine was given; "
                                                   "not the CPU's PARange)");
     } else {
@@ -159,10 +158,8 @@ int caps_command(int argc, const char *const *argv) {
     if (opts.vm["json"].as<bool>()) {
         std::cout << "{";
         for (std::size_t i = 0; i < facts.size(); ++i) {
-            std::cout << (i ? ", " : "") << '"' << facts[i].first << "\": \"";
-            for (char c : facts[i].second)
-                std::cout << (c == '"' || c == '\\' ? "\\" : "") << c;
-            std::cout << '"';
+            std::cout << (i ? ", " : "") << fdt::text::json_string(facts[i].first) << ": "
+                      << fdt::text::json_string(facts[i].second);
         }
         std::cout << "}\n";
     } else {

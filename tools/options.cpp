@@ -206,7 +206,7 @@ fdt::BootConfig boot_config(const po::variables_map &vm) {
     return boot;
 }
 
-fdt::HostCaps host_caps(const po::variables_map &vm, const fdt::MachineSpec &spec, std::string &source) {
+fdt::HostCaps planning_caps(const po::variables_map &vm, const fdt::MachineSpec &spec, std::string &source) {
     const fdt::Arch arch = spec.arch;
     fdt::HostCaps caps;
     source = "this host's KVM";

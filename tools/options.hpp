@@ -48,6 +48,6 @@ fdt::BootConfig boot_config(const po::variables_map &vm);
 // The host's limits for `arch`: from KVM when this host runs that architecture,
 // else assumed, overridden by --host-ipa-limit / --host-pa-range. `source`
 // says which, for the plan report.
-fdt::HostCaps host_caps(const po::variables_map &vm, const fdt::MachineSpec &spec, std::string &source);
+fdt::HostCaps planning_caps(const po::variables_map &vm, const fdt::MachineSpec &spec, std::string &source);
 
 } // namespace strata::cli

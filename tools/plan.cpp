@@ -45,7 +45,7 @@ Planned plan_from(int argc, const char *const *argv, const po::options_descripti
         return p;
     const auto spec = machine_spec(p.opts.vm);
     parse_console(p.opts.vm["console"].as<std::string>());
-    p.layout = fdt::plan(spec, host_caps(p.opts.vm, spec, p.caps_source));
+    p.layout = fdt::plan(spec, planning_caps(p.opts.vm, spec, p.caps_source));
     return p;
 }
 

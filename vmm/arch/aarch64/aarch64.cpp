@@ -38,7 +38,6 @@ constexpr std::uint32_t vgic_nr_irqs = 128; // SGIs, PPIs and 96 SPIs: the map u
 constexpr unsigned vcpu_feature_el2 = 7;      // KVM_ARM_VCPU_HAS_EL2 (Linux 6.16 uapi)
 constexpr unsigned vcpu_feature_el2_e2h0 = 8; // KVM_ARM_VCPU_HAS_EL2_E2H0
 constexpr long cap_arm_el2 = 240, cap_arm_el2_e2h0 = 241;
-constexpr std::uint32_t maintenance_ppi = 9; // INTID 25, as the device tree says
 constexpr std::uint32_t vgic_grp_maint_irq = 9; // KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ (Linux 6.16 uapi)
 
 std::uint64_t get_reg(const VcpuFd &vcpu, std::uint64_t id) {
@@ -105,7 +104,7 @@ public:
         std::uint32_t nr_irqs = vgic_nr_irqs;
         set_attr(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs, what);
         if (layout.el2) { // the guest hypervisor's own vGIC signals through this PPI
-            std::uint32_t intid = 16 + maintenance_ppi;
+            std::uint32_t intid = 16 + layout.gic_maintenance_ppi; // a PPI's INTID is 16 + its number
             set_attr(vgic_grp_maint_irq, 0, &intid, what);
         }
         what_ = what;
