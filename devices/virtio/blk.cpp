@@ -1,6 +1,7 @@
 // virtio-blk request handling and its io_uring file I/O.
 #include "devices/virtio/blk.hpp"
 
+#include "devices/virtio/le.hpp"
 #include "devices/virtio/mmio.hpp"
 
 #include <boost/asio/post.hpp>
@@ -23,10 +24,11 @@ constexpr std::uint8_t s_ok = 0, s_ioerr = 1, s_unsupp = 2;
 constexpr std::uint64_t f_ro = 1ull << 5, f_flush = 1ull << 9;
 constexpr std::size_t id_bytes = 20;
 
+// struct virtio_blk_req's header (virtio 1.2 §5.2.6).
 struct Header {
-    std::uint32_t type;
-    std::uint32_t reserved;
-    std::uint64_t sector;
+    le32 type;
+    le32 reserved;
+    le64 sector;
 };
 
 // The guest buffers of a request's data, as Asio buffer sequences.
@@ -65,7 +67,8 @@ Block::Block(boost::asio::io_context &io, const BlockSpec &spec) : spec_(spec), 
     if (bytes % sector)
         spdlog::warn("disk '{}' is not a whole number of 512-byte sectors; its last {} bytes are not visible",
                      spec.path, bytes % sector);
-    std::memcpy(config_.data(), &capacity_, sizeof capacity_);
+    const le64 capacity{capacity_};
+    std::memcpy(config_.data(), &capacity, sizeof capacity);
 }
 
 Block::~Block() {
@@ -99,12 +102,16 @@ void Block::start(Transport &transport, Chain chain) {
     if (chain.writable == 0)
         return transport.needs_reset("a block request without a status byte");
     ++in_flight_;
-    Header h{};
-    if (chain.readable < sizeof h ||
-        read_chain(memory, chain, 0, {reinterpret_cast<std::uint8_t *>(&h), sizeof h}) != sizeof h)
+    Header raw{};
+    if (chain.readable < sizeof raw ||
+        read_chain(memory, chain, 0, {reinterpret_cast<std::uint8_t *>(&raw), sizeof raw}) != sizeof raw)
         return finish(transport, generation, chain, s_ioerr, 0);
+    const struct {
+        std::uint32_t type;
+        std::uint64_t sector;
+    } h{raw.type.get(), raw.sector.get()};
 
-    const std::uint64_t out_len = chain.readable - sizeof h; // data the guest gives us
+    const std::uint64_t out_len = chain.readable - sizeof raw; // data the guest gives us
     const std::uint64_t in_len = chain.writable - 1;         // room for data back
     auto done = [this, &transport, generation, chain](std::uint8_t status, std::uint32_t written) {
         transport.run_locked([&] { finish(transport, generation, chain, status, written); });
@@ -127,7 +134,7 @@ void Block::start(Transport &transport, Chain chain) {
         if (spec_.read_only || !in_range(out_len))
             return finish(transport, generation, chain, s_ioerr, 0);
         boost::asio::async_write_at(file_, h.sector * sector,
-                                    data_buffers<boost::asio::const_buffer>(memory, chain, false, sizeof h, out_len),
+                                    data_buffers<boost::asio::const_buffer>(memory, chain, false, sizeof raw, out_len),
                                     [done, out_len](boost::system::error_code ec, std::size_t n) {
                                         done(ec || n != out_len ? s_ioerr : s_ok, 0);
                                     });

@@ -1,6 +1,7 @@
 // virtio-net over a tap: receive and transmit paths.
 #include "devices/virtio/net.hpp"
 
+#include "devices/virtio/le.hpp"
 #include "devices/virtio/mmio.hpp"
 #include "vmm/fd.hpp"
 
@@ -99,7 +100,7 @@ void Net::receive(Transport &transport) {
             return;
         }
         // Without MRG_RXBUF every frame takes one chain: num_buffers = 1.
-        const std::uint16_t one = 1;
+        const le16 one{1};
         write_chain(transport.memory(), *rx_, num_buffers_offset, {reinterpret_cast<const std::uint8_t *>(&one), 2});
         const std::uint16_t head = rx_->head;
         rx_.reset();

@@ -1,8 +1,9 @@
 // Split virtqueue: popping chains and pushing used elements.
 #include "devices/virtio/queue.hpp"
 
+#include "devices/virtio/le.hpp"
+
 #include <atomic>
-#include <bit>
 #include <cstring>
 
 namespace strata::virtio {
@@ -12,27 +13,47 @@ namespace {
 constexpr std::uint16_t desc_f_next = 1, desc_f_write = 2, desc_f_indirect = 4;
 constexpr std::uint16_t avail_f_no_interrupt = 1;
 
-// Little-endian guest layout (the only byte order of virtio 1.x).
+// The guest's layout (virtio 1.2 §2.7.5, §2.7.8).
+struct RawDescriptor {
+    le64 addr;
+    le32 len;
+    le16 flags;
+    le16 next;
+};
+static_assert(sizeof(RawDescriptor) == 16);
+struct UsedElem {
+    le32 id;
+    le32 len;
+};
+static_assert(sizeof(UsedElem) == 8);
+
+// A descriptor in host byte order.
 struct Descriptor {
     std::uint64_t addr;
     std::uint32_t len;
     std::uint16_t flags;
     std::uint16_t next;
 };
-static_assert(sizeof(Descriptor) == 16);
-static_assert(std::endian::native == std::endian::little, "virtio rings are little-endian");
 
 std::uint64_t desc_bytes(std::uint16_t n) { return 16ull * n; }
 std::uint64_t avail_bytes(std::uint16_t n) { return 6 + 2ull * n; }
 std::uint64_t used_bytes(std::uint16_t n) { return 6 + 8ull * n; }
 
-template <class T>
-std::optional<T> load(const GuestMemory &m, std::uint64_t addr) {
-    auto v = m.read_obj<T>(GuestAddress{addr});
+std::optional<std::uint16_t> load16(const GuestMemory &m, std::uint64_t addr) {
+    auto v = m.read_obj<le16>(GuestAddress{addr});
     if (!v)
         return std::nullopt;
-    return *v;
+    return v->get();
 }
+
+std::optional<Descriptor> load_descriptor(const GuestMemory &m, std::uint64_t addr) {
+    auto d = m.read_obj<RawDescriptor>(GuestAddress{addr});
+    if (!d)
+        return std::nullopt;
+    return Descriptor{d->addr.get(), d->len.get(), d->flags.get(), d->next.get()};
+}
+
+void store16(const GuestMemory &m, std::uint64_t addr, std::uint16_t v) { (void)m.write_obj(GuestAddress{addr}, le16{v}); }
 
 } // namespace
 
@@ -63,7 +84,7 @@ std::optional<std::string> Queue::walk(const GuestMemory &memory, std::uint16_t 
     for (;;) {
         if (budget-- == 0)
             return in_indirect ? "an indirect descriptor table loops" : "a descriptor chain loops or is longer than the queue";
-        auto d = load<Descriptor>(memory, table + 16ull * index);
+        auto d = load_descriptor(memory, table + 16ull * index);
         if (!d)
             return "a descriptor table lies outside guest RAM";
         if (d->flags & desc_f_indirect) {
@@ -105,7 +126,7 @@ std::optional<std::string> Queue::walk(const GuestMemory &memory, std::uint16_t 
 
 Popped Queue::pop(const GuestMemory &memory) {
     Popped p;
-    auto idx = load<std::uint16_t>(memory, avail + 2);
+    auto idx = load16(memory, avail + 2);
     if (!idx) {
         p.kind = Popped::Kind::fault;
         p.fault = "the avail ring lies outside guest RAM";
@@ -122,7 +143,7 @@ Popped Queue::pop(const GuestMemory &memory) {
     }
     // The ring entry must be read after the index that published it.
     std::atomic_thread_fence(std::memory_order_acquire);
-    auto head = load<std::uint16_t>(memory, avail + 4 + 2ull * (last_avail_ % size));
+    auto head = load16(memory, avail + 4 + 2ull * (last_avail_ % size));
     if (!head) {
         p.kind = Popped::Kind::fault;
         p.fault = "the avail ring lies outside guest RAM";
@@ -136,7 +157,7 @@ Popped Queue::pop(const GuestMemory &memory) {
     }
     ++last_avail_;
     if (event_idx) { // tell the driver how far we have read: avail_event
-        (void)memory.write_obj(GuestAddress{used + 4 + 8ull * size}, last_avail_);
+        store16(memory, used + 4 + 8ull * size, last_avail_);
         // The driver stores idx then loads avail_event; we store avail_event
         // then load idx (next pop). Without a full fence both may skip the kick.
         std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -148,22 +169,21 @@ Popped Queue::pop(const GuestMemory &memory) {
 Queue::Pushed Queue::push(const GuestMemory &memory, std::uint16_t head, std::uint32_t len) {
     Pushed r;
     const std::uint64_t elem = used + 4 + 8ull * (next_used_ % size);
-    const std::uint32_t entry[2] = {head, len};
-    if (!memory.write_obj(GuestAddress{elem}, entry)) {
+    if (!memory.write_obj(GuestAddress{elem}, UsedElem{le32{head}, le32{len}})) {
         r.fault = "the used ring lies outside guest RAM";
         return r;
     }
     const std::uint16_t old = next_used_++;
     // The element must be visible before the index that publishes it.
     std::atomic_thread_fence(std::memory_order_release);
-    (void)memory.write_obj(GuestAddress{used + 2}, next_used_);
+    store16(memory, used + 2, next_used_);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (event_idx) {
-        const auto used_event = load<std::uint16_t>(memory, avail + 4 + 2ull * size).value_or(old);
+        const auto used_event = load16(memory, avail + 4 + 2ull * size).value_or(old);
         // virtio 1.2 §2.7.10: interrupt when used_event lies in [old, new).
         r.notify = static_cast<std::uint16_t>(next_used_ - used_event - 1) < static_cast<std::uint16_t>(next_used_ - old);
     } else {
-        const auto flags = load<std::uint16_t>(memory, avail).value_or(0);
+        const auto flags = load16(memory, avail).value_or(0);
         r.notify = !(flags & avail_f_no_interrupt);
     }
     return r;

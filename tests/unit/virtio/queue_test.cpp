@@ -1,5 +1,6 @@
 // Split virtqueue (devices/virtio/queue.hpp), device side: the tests play the
 // driver, writing descriptors and rings into a real GuestMemory.
+#include "devices/virtio/le.hpp"
 #include "devices/virtio/queue.hpp"
 
 #include "tests/unit/virtio/driver.hpp"
@@ -8,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 // A fault or refusal text that names what went wrong.
@@ -48,6 +50,17 @@ protected:
     test::Rings rings{memory, 16};
     Queue q;
 };
+
+TEST(LittleEndian, FieldsAreStoredLeastSignificantByteFirst) {
+    const le32 v{0x1122'3344};
+    std::array<std::uint8_t, 4> bytes{};
+    std::memcpy(bytes.data(), &v, 4);
+    EXPECT_EQ(bytes, (std::array<std::uint8_t, 4>{0x44, 0x33, 0x22, 0x11}));
+    const std::array<std::uint8_t, 8> raw{1, 2, 3, 4, 5, 6, 7, 8};
+    le64 w;
+    std::memcpy(&w, raw.data(), 8);
+    EXPECT_EQ(w.get(), 0x0807'0605'0403'0201u);
+}
 
 TEST_F(QueueTest, PopsReadableThenWritableChain) {
     rings.set_desc(2, {data_base, 100, d_next, 5});
