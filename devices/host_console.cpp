@@ -44,7 +44,7 @@ void HostConsole::write(std::span<const std::uint8_t> bytes) {
 }
 
 void HostConsole::start_input(boost::asio::io_context &io, std::function<void(std::span<const std::uint8_t>)> input,
-                          std::function<void()> quit) {
+                              std::function<void()> quit) {
     if (spec_.kind != ConsoleSpec::Kind::stdio && spec_.kind != ConsoleSpec::Kind::virtio)
         return;
     input_ = std::move(input);

@@ -40,7 +40,7 @@ private:
     RxFifo rx_;
     std::uint8_t ier_ = 0, lcr_ = 0x03, mcr_ = 0, scr_ = 0, fcr_ = 0;
     std::uint8_t dll_ = 0x0c, dlm_ = 0; // 9600 baud
-    bool thr_interrupt_ = false; // THR-empty interrupt pending until IIR is read
+    bool thr_interrupt_ = false;        // THR-empty interrupt pending until IIR is read
 };
 
 } // namespace strata::devices

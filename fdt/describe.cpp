@@ -14,45 +14,31 @@ using text::hex;
 
 std::string_view name(RegionKind kind) {
     switch (kind) {
-    case RegionKind::mmio:
-        return "mmio";
-    case RegionKind::irqchip:
-        return "irqchip";
-    case RegionKind::ram:
-        return "ram";
-    case RegionKind::in_ram:
-        return "in-ram";
-    case RegionKind::reserved:
-        return "reserved";
+    case RegionKind::mmio: return "mmio";
+    case RegionKind::irqchip: return "irqchip";
+    case RegionKind::ram: return "ram";
+    case RegionKind::in_ram: return "in-ram";
+    case RegionKind::reserved: return "reserved";
     }
     return "?";
 }
 
-std::string_view gic_name(const Layout &l) {
-    return l.gic == GicVersion::v3 ? "v3" : "v2";
-}
+std::string_view gic_name(const Layout &l) { return l.gic == GicVersion::v3 ? "v3" : "v2"; }
 
 std::string vm_type(const Layout &l) {
     return l.vm_type_bits == 0 ? "0 (legacy/none)" : std::to_string(l.vm_type_bits);
 }
 
-
 } // namespace
 
-std::string_view name(Arch arch) {
-    return arch == Arch::x86_64 ? "x86_64" : "aarch64";
-}
+std::string_view name(Arch arch) { return arch == Arch::x86_64 ? "x86_64" : "aarch64"; }
 
 std::string_view name(DeviceKind kind) {
     switch (kind) {
-    case DeviceKind::virtio_console:
-        return "console";
-    case DeviceKind::virtio_blk:
-        return "blk";
-    case DeviceKind::virtio_net:
-        return "net";
-    case DeviceKind::virtio_rng:
-        return "rng";
+    case DeviceKind::virtio_console: return "console";
+    case DeviceKind::virtio_blk: return "blk";
+    case DeviceKind::virtio_net: return "net";
+    case DeviceKind::virtio_rng: return "rng";
     }
     return "?";
 }
@@ -65,8 +51,7 @@ IpaRequest parse_ipa_request(std::string_view text) {
     unsigned bits = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), bits);
     if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || bits > 64)
-        throw PlanError("--ipa-bits " + std::string(text) +
-                        " is not a window size: use auto, max, 0 or 32..52");
+        throw PlanError("--ipa-bits " + std::string(text) + " is not a window size: use auto, max, 0 or 32..52");
     if (bits == 0)
         return {IpaRequest::Kind::legacy, 0};
     return {IpaRequest::Kind::exact, bits};
@@ -77,50 +62,43 @@ Arch parse_arch(std::string_view text) {
         return Arch::x86_64;
     if (text == "aarch64" || text == "arm64")
         return Arch::aarch64;
-    throw PlanError("--arch " + std::string(text) +
-                    " is not an architecture strata knows: use x86_64 or aarch64");
+    throw PlanError("--arch " + std::string(text) + " is not an architecture strata knows: use x86_64 or aarch64");
 }
 
 std::string describe(const Layout &l) {
-    std::string out = std::string(name(l.arch)) + ", " + std::to_string(l.cpus) + " vCPU" +
-                      (l.cpus == 1 ? "" : "s");
+    std::string out = std::string(name(l.arch)) + ", " + std::to_string(l.cpus) + " vCPU" + (l.cpus == 1 ? "" : "s");
     if (l.arch == Arch::aarch64)
         out += ", GIC" + std::string(gic_name(l)) + (l.el2 ? ", EL2 guest" : "");
     out += "\n\n";
     char line[160];
-    std::snprintf(line, sizeof line, "  %-12s %-16s %-16s %-8s %s\n", "region", "base",
-                  "end (excl.)", "size", "kind");
+    std::snprintf(line, sizeof line, "  %-12s %-16s %-16s %-8s %s\n", "region", "base", "end (excl.)", "size", "kind");
     out += line;
     for (const auto &r : l.regions) {
-        std::snprintf(line, sizeof line, "  %-12s %-16s %-16s %-8s %s\n", r.name.c_str(),
-                      hex(r.base, 12).c_str(), hex(r.end(), 12).c_str(), text::size(r.size).c_str(),
-                      std::string(name(r.kind)).c_str());
+        std::snprintf(line, sizeof line, "  %-12s %-16s %-16s %-8s %s\n", r.name.c_str(), hex(r.base, 12).c_str(),
+                      hex(r.end(), 12).c_str(), text::size(r.size).c_str(), std::string(name(r.kind)).c_str());
         out += line;
     }
     if (!l.virtio.empty())
         out += "\n";
     for (const auto &v : l.virtio) {
         std::snprintf(line, sizeof line, "  %-12s virtio-%-8s %s %u\n", v.window.name.c_str(),
-                      std::string(name(v.kind)).c_str(), l.arch == Arch::x86_64 ? "GSI" : "SPI",
-                      v.irq);
+                      std::string(name(v.kind)).c_str(), l.arch == Arch::x86_64 ? "GSI" : "SPI", v.irq);
         out += line;
     }
     if (!l.ports.empty())
         out += "\n";
     for (const auto &p : l.ports) {
-        std::snprintf(line, sizeof line, "  %-12s port %s, %u byte%s\n", p.name.c_str(),
-                      hex(p.base).c_str(), unsigned{p.size}, p.size == 1 ? "" : "s");
+        std::snprintf(line, sizeof line, "  %-12s port %s, %u byte%s\n", p.name.c_str(), hex(p.base).c_str(),
+                      unsigned{p.size}, p.size == 1 ? "" : "s");
         out += line;
     }
-    out += "\n  physical address window: " + std::to_string(l.ipa_bits) + " bits (" + l.ipa_reason +
-           ")\n";
+    out += "\n  physical address window: " + std::to_string(l.ipa_bits) + " bits (" + l.ipa_reason + ")\n";
     out += "  KVM_CREATE_VM type IPA bits: " + vm_type(l) + "\n";
     if (l.arch == Arch::aarch64)
         out += "  advertised PARange: " + std::to_string(l.pa_range) + " bits (" +
                (l.pa_range_set ? "--pa-range" : "the CPU's") + "; what the guest's own guests may use)\n";
-    out += "  host: " + std::string(l.arch == Arch::aarch64 ? "IPA" : "physical address") +
-           " limit " + std::to_string(l.host.ipa_limit) + " bits, PARange " +
-           std::to_string(l.host.pa_range) + " bits\n";
+    out += "  host: " + std::string(l.arch == Arch::aarch64 ? "IPA" : "physical address") + " limit " +
+           std::to_string(l.host.ipa_limit) + " bits, PARange " + std::to_string(l.host.pa_range) + " bits\n";
     return out;
 }
 
@@ -131,11 +109,10 @@ std::string to_json(const Layout &l) {
         out += ", \"gic\": " + text::json_string(gic_name(l)) + ", \"el2\": " + (l.el2 ? "true" : "false");
     out += ", \"ipa_bits\": " + num(l.ipa_bits) + ", \"vm_type_bits\": " + num(l.vm_type_bits) +
            ", \"ipa_reason\": " + text::json_string(l.ipa_reason) +
-           (l.arch == Arch::aarch64 ? ", \"pa_range\": " + num(l.pa_range) +
-                                          ", \"pa_range_set\": " + (l.pa_range_set ? "true" : "false")
-                                    : std::string()) +
-           ", \"host\": {\"ipa_limit\": " + num(l.host.ipa_limit) +
-           ", \"pa_range\": " + num(l.host.pa_range) + "}";
+           (l.arch == Arch::aarch64
+                ? ", \"pa_range\": " + num(l.pa_range) + ", \"pa_range_set\": " + (l.pa_range_set ? "true" : "false")
+                : std::string()) +
+           ", \"host\": {\"ipa_limit\": " + num(l.host.ipa_limit) + ", \"pa_range\": " + num(l.host.pa_range) + "}";
     out += ", \"regions\": [";
     for (std::size_t i = 0; i < l.regions.size(); ++i) {
         const Region &r = l.regions[i];
@@ -153,8 +130,8 @@ std::string to_json(const Layout &l) {
     out += "], \"ports\": [";
     for (std::size_t i = 0; i < l.ports.size(); ++i) {
         const PortRange &p = l.ports[i];
-        out += std::string(i ? ", " : "") + "{\"name\": " + text::json_string(p.name) +
-               ", \"base\": " + num(p.base) + ", \"size\": " + num(p.size) + "}";
+        out += std::string(i ? ", " : "") + "{\"name\": " + text::json_string(p.name) + ", \"base\": " + num(p.base) +
+               ", \"size\": " + num(p.size) + "}";
     }
     out += "], \"uart_irq\": " + num(l.uart_irq) + ", \"rtc_irq\": " + num(l.rtc_irq) + "}\n";
     return out;

@@ -35,13 +35,14 @@ std::string unit(std::string_view name, std::uint64_t address) {
 }
 
 class Writer {
-  public:
+public:
     explicit Writer(std::size_t size) : buf_(size) {
         check(fdt_create(buf_.data(), static_cast<int>(size)));
         check(fdt_finish_reservemap(buf_.data()));
     }
 
-    template <typename Fn> void node(const std::string &name, Fn &&body) {
+    template <typename Fn>
+    void node(const std::string &name, Fn &&body) {
         check(fdt_begin_node(buf_.data(), name.c_str()));
         body();
         check(fdt_end_node(buf_.data()));
@@ -86,7 +87,7 @@ class Writer {
         return std::move(buf_);
     }
 
-  private:
+private:
     static std::uint32_t hi(std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); }
     static std::uint32_t lo(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
 
@@ -104,12 +105,8 @@ class Writer {
 // Node names are the generic names of the Devicetree Specification (2.2.2),
 // which Linux's schema requires (tests/unit/fdt/schema_test.py runs it);
 // which model a node is, compatible says.
-std::string serial_name(const Region &uart) {
-    return unit("serial", uart.base);
-}
-std::string serial_path(const Region &uart) {
-    return "/" + serial_name(uart);
-}
+std::string serial_name(const Region &uart) { return unit("serial", uart.base); }
+std::string serial_path(const Region &uart) { return "/" + serial_name(uart); }
 
 // What every root carries before its children.
 void root_properties(Writer &w, std::string_view compatible, std::string_view model) {
@@ -160,9 +157,7 @@ void memory(Writer &w, const Layout &l) {
 
 // KVM's default MPIDR for vCPU i (arch/arm64/kvm/sys_regs.c, reset_mpidr):
 // Aff0 = i[3:0] (16 per cluster, the GICv3 target-list limit), Aff1 = i[11:4].
-std::uint32_t mpidr(unsigned i) {
-    return ((i >> 4) & 0xff) << 8 | (i & 0xf);
-}
+std::uint32_t mpidr(unsigned i) { return ((i >> 4) & 0xff) << 8 | (i & 0xf); }
 
 // A cpu's unit address and reg are the ID its architecture gives it: the
 // MPIDR affinity on aarch64, the local APIC ID on x86_64. "arm,armv8" is what

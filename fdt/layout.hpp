@@ -57,11 +57,11 @@ struct HostCaps {
 
 // What a region is, so consumers need not guess from its name.
 enum class RegionKind : std::uint8_t {
-    mmio,      // a device of ours on the MMIO bus (virtio, PL011, PL031)
-    irqchip,   // handled by KVM's in-kernel irqchip (GIC, IOAPIC, LAPIC): no bus entry
-    ram,       // a RAM bank: one memslot each
-    in_ram,    // a use of RAM (boot tables, DTB, initrd): lies inside one bank
-    reserved,  // KVM's own (the x86_64 TSS pages): no memslot, no bus entry, nothing else
+    mmio,     // a device of ours on the MMIO bus (virtio, PL011, PL031)
+    irqchip,  // handled by KVM's in-kernel irqchip (GIC, IOAPIC, LAPIC): no bus entry
+    ram,      // a RAM bank: one memslot each
+    in_ram,   // a use of RAM (boot tables, DTB, initrd): lies inside one bank
+    reserved, // KVM's own (the x86_64 TSS pages): no memslot, no bus entry, nothing else
 };
 
 // A window of guest-physical address space (MMIO or RAM).
@@ -106,32 +106,32 @@ struct BootTables {
 struct Layout {
     Arch arch = Arch::x86_64;
     unsigned cpus = 1;
-    std::vector<Region> ram;       // RAM banks, ascending
-    std::vector<Region> regions;   // the whole physical map (RAM, MMIO, dtb...), ascending
-    std::vector<PortRange> ports;  // x86_64 only: serial, debug-exit, power-off, null
+    std::vector<Region> ram;      // RAM banks, ascending
+    std::vector<Region> regions;  // the whole physical map (RAM, MMIO, dtb...), ascending
+    std::vector<PortRange> ports; // x86_64 only: serial, debug-exit, power-off, null
     std::vector<VirtioSlot> virtio;
-    Region boot;   // x86_64: GDT and identity page tables (inside RAM); see boot_tables
-    Region tss;    // x86_64: the three pages KVM_SET_TSS_ADDR reserves (not guest RAM)
-    Region dtb;    // where the DTB goes and the most it may take (inside RAM)
-    Region initrd; // size 0 when there is none
-    unsigned ipa_bits = 0; // the window N: every region lies below 2^N
+    Region boot;               // x86_64: GDT and identity page tables (inside RAM); see boot_tables
+    Region tss;                // x86_64: the three pages KVM_SET_TSS_ADDR reserves (not guest RAM)
+    Region dtb;                // where the DTB goes and the most it may take (inside RAM)
+    Region initrd;             // size 0 when there is none
+    unsigned ipa_bits = 0;     // the window N: every region lies below 2^N
     unsigned vm_type_bits = 0; // what KVM_CREATE_VM gets: 0 = legacy
     std::string ipa_reason;
     HostCaps host;
     // aarch64: the PARange advertised to the guest, in bits: a number apart
     // from ipa_bits (the window KVM backs), never merged with it.
     unsigned pa_range = 0;
-    bool pa_range_set = false; // from --pa-range (else the CPU's)
-    GicVersion gic = GicVersion::v3; // aarch64
-    bool el2 = false;                // aarch64: vCPUs start at EL2 (guest hypervisor)
-    bool e2h0 = false;               // aarch64, el2: KVM_ARM_VCPU_HAS_EL2_E2H0
-    std::uint32_t uart_irq = 0; // x86_64: GSI of the 8250 at "serial"; aarch64: SPI of the PL011
-    std::uint32_t rtc_irq = 0;  // aarch64: SPI of the PL031 (x86_64 has no RTC: 0)
+    bool pa_range_set = false;             // from --pa-range (else the CPU's)
+    GicVersion gic = GicVersion::v3;       // aarch64
+    bool el2 = false;                      // aarch64: vCPUs start at EL2 (guest hypervisor)
+    bool e2h0 = false;                     // aarch64, el2: KVM_ARM_VCPU_HAS_EL2_E2H0
+    std::uint32_t uart_irq = 0;            // x86_64: GSI of the 8250 at "serial"; aarch64: SPI of the PL011
+    std::uint32_t rtc_irq = 0;             // aarch64: SPI of the PL031 (x86_64 has no RTC: 0)
     std::uint32_t gic_maintenance_ppi = 0; // aarch64, el2: the guest hypervisor's vGIC maintenance PPI
 
     const Region *find(std::string_view name) const;
     const PortRange *find_port(std::string_view name) const;
-    std::uint64_t map_end() const; // the end of the highest region
+    std::uint64_t map_end() const;  // the end of the highest region
     BootTables boot_tables() const; // x86_64 (fdt/layout.cpp)
 };
 

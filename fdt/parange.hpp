@@ -39,9 +39,7 @@ constexpr std::optional<std::uint8_t> parange_encoding(unsigned bits) {
 inline constexpr std::uint64_t parange_mask = 0xf;
 
 // The raw PARange field of a full ID_AA64MMFR0_EL1 value (may be reserved).
-constexpr std::uint8_t parange_field(std::uint64_t mmfr0) {
-    return static_cast<std::uint8_t>(mmfr0 & parange_mask);
-}
+constexpr std::uint8_t parange_field(std::uint64_t mmfr0) { return static_cast<std::uint8_t>(mmfr0 & parange_mask); }
 
 // mmfr0 with its PARange field replaced; every other field is kept. An
 // encoding wider than the field is rejected rather than truncated.
@@ -52,8 +50,6 @@ constexpr std::optional<std::uint64_t> with_parange(std::uint64_t mmfr0, std::ui
 }
 
 // The advertised PA size of a full ID_AA64MMFR0_EL1 value.
-constexpr std::optional<unsigned> parange_of(std::uint64_t mmfr0) {
-    return parange_bits(parange_field(mmfr0));
-}
+constexpr std::optional<unsigned> parange_of(std::uint64_t mmfr0) { return parange_bits(parange_field(mmfr0)); }
 
 } // namespace strata

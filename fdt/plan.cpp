@@ -81,8 +81,7 @@ constexpr std::uint64_t kLapic = 0xFEE0'0000;
 constexpr std::uint64_t kTss = 0xFFFB'D000;
 constexpr std::uint64_t kTssSize = 3 * kPage;
 constexpr std::uint32_t kSerialGsi = 4;
-constexpr std::array<std::uint32_t, 18> kVirtioGsis{5,  6,  7,  9,  10, 11, 12, 13, 14,
-                                                    15, 16, 17, 18, 19, 20, 21, 22, 23};
+constexpr std::array<std::uint32_t, 18> kVirtioGsis{5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
 constexpr unsigned kMaxCpus = 255;
 } // namespace x86
 
@@ -106,9 +105,7 @@ constexpr std::uint64_t kRamAlign = 2 * MiB;
 constexpr std::uint64_t kDtbSize = 2 * MiB;
 } // namespace arm
 
-std::uint64_t align_down(std::uint64_t v, std::uint64_t a) {
-    return v & ~(a - 1);
-}
+std::uint64_t align_down(std::uint64_t v, std::uint64_t a) { return v & ~(a - 1); }
 
 using text::hex;
 
@@ -124,32 +121,29 @@ Region add(Layout &l, std::string name, std::uint64_t base, std::uint64_t size, 
 
 void add_virtio(Layout &l, const MachineSpec &spec, std::uint64_t base, auto irq_of) {
     for (unsigned i = 0; i < spec.virtio.size(); ++i) {
-        auto w = add(l, "virtio" + std::to_string(i), base + i * kVirtioSlot, kVirtioSlot,
-                     RegionKind::mmio);
+        auto w = add(l, "virtio" + std::to_string(i), base + i * kVirtioSlot, kVirtioSlot, RegionKind::mmio);
         l.virtio.push_back(VirtioSlot{spec.virtio[i], w, irq_of(i)});
     }
 }
 
 void check_spec(const MachineSpec &spec, const HostCaps &host) {
     if (host.ipa_limit < kMinBits || host.ipa_limit > kMaxBits)
-        throw PlanError(
-            "a host IPA limit of " + std::to_string(host.ipa_limit) +
-            " bits is not a physical address size: use --host-ipa-limit between 32 and 52");
+        throw PlanError("a host IPA limit of " + std::to_string(host.ipa_limit) +
+                        " bits is not a physical address size: use --host-ipa-limit between 32 and 52");
     const unsigned cpus = max_cpus(spec.arch, spec.gic);
     if (spec.cpus == 0 || spec.cpus > cpus) {
         std::string holder = spec.arch == Arch::x86_64    ? "x86_64 (xAPIC IDs)"
                              : spec.gic == GicVersion::v3 ? "the GICv3 redistributor window"
                                                           : "GICv2";
-        throw PlanError(
-            std::to_string(spec.cpus) + " vCPUs were asked for but " + holder + " holds 1 to " +
-            std::to_string(cpus) + ": use --cpus " + std::to_string(cpus) + " or fewer" +
-            (spec.arch == Arch::aarch64 && spec.gic == GicVersion::v2 ? ", or --gic v3" : ""));
+        throw PlanError(std::to_string(spec.cpus) + " vCPUs were asked for but " + holder + " holds 1 to " +
+                        std::to_string(cpus) + ": use --cpus " + std::to_string(cpus) + " or fewer" +
+                        (spec.arch == Arch::aarch64 && spec.gic == GicVersion::v2 ? ", or --gic v3" : ""));
     }
     const unsigned slots = max_virtio(spec.arch);
     if (spec.virtio.size() > slots)
         throw PlanError(std::to_string(spec.virtio.size()) + " virtio devices were asked for but " +
-                        std::string(name(spec.arch)) + " has interrupt lines for " +
-                        std::to_string(slots) + ": use at most " + std::to_string(slots) +
+                        std::string(name(spec.arch)) + " has interrupt lines for " + std::to_string(slots) +
+                        ": use at most " + std::to_string(slots) +
                         " (--blk, --net, --rng and --console virtio together)");
     if (spec.el2 && spec.arch != Arch::aarch64)
         throw PlanError("--el2 (a guest hypervisor) is an aarch64 feature: drop --el2 on x86_64");
@@ -159,15 +153,13 @@ void check_spec(const MachineSpec &spec, const HostCaps &host) {
         throw PlanError("--mem " + text::size(spec.ram_size) +
                         " is below the smallest RAM of 16M: use --mem 16M or more");
     if (spec.ram_size % kPage != 0)
-        throw PlanError("--mem " + std::to_string(spec.ram_size) +
-                        " is not a whole number of 4K pages: round it");
+        throw PlanError("--mem " + std::to_string(spec.ram_size) + " is not a whole number of 4K pages: round it");
     if (spec.ram_size > (std::uint64_t{1} << kMaxBits))
         throw PlanError("--mem " + text::size(spec.ram_size) +
                         " is larger than any physical address space (52 bits): use less");
     if (spec.initrd_size > spec.ram_size)
-        throw PlanError("the initrd (" + std::to_string(spec.initrd_size) +
-                        " bytes) is larger than RAM (" + text::size(spec.ram_size) +
-                        "): use a larger --mem");
+        throw PlanError("the initrd (" + std::to_string(spec.initrd_size) + " bytes) is larger than RAM (" +
+                        text::size(spec.ram_size) + "): use a larger --mem");
 }
 
 Layout place_x86(const MachineSpec &spec) {
@@ -185,9 +177,8 @@ Layout place_x86(const MachineSpec &spec) {
     if (spec.initrd_size != 0) {
         const std::uint64_t floor = kDtbEnd + kKernelRoom;
         if (spec.initrd_size > low - floor)
-            throw PlanError("the initrd (" + std::to_string(spec.initrd_size) +
-                            " bytes) does not fit between " + hex(floor) +
-                            " and the top of low RAM at " + hex(low) +
+            throw PlanError("the initrd (" + std::to_string(spec.initrd_size) + " bytes) does not fit between " +
+                            hex(floor) + " and the top of low RAM at " + hex(low) +
                             ": use a larger --mem or a smaller initrd");
         const std::uint64_t base = align_down(low - spec.initrd_size, kPage);
         l.initrd = add(l, "initrd", base, spec.initrd_size, RegionKind::in_ram);
@@ -196,8 +187,7 @@ Layout place_x86(const MachineSpec &spec) {
     add(l, "ioapic", kIoapic, 0x1000, RegionKind::irqchip);
     add(l, "lapic", kLapic, 0x1000, RegionKind::irqchip);
     l.tss = add(l, "tss", kTss, kTssSize, RegionKind::reserved);
-    l.ports = {
-        {"serial", 0x3f8, 8}, {"debug-exit", 0xf4, 1}, {"power-off", 0x604, 2}, {"null", 0x80, 1}};
+    l.ports = {{"serial", 0x3f8, 8}, {"debug-exit", 0xf4, 1}, {"power-off", 0x604, 2}, {"null", 0x80, 1}};
     l.uart_irq = kSerialGsi;
     return l;
 }
@@ -228,8 +218,8 @@ Layout place_arm(const MachineSpec &spec) {
         throw PlanError("--ram-base " + hex(base) + " is not 2M aligned: use --ram-base " +
                         hex(align_down(base, kRamAlign)));
     if (base < kRamBase)
-        throw PlanError("--ram-base " + hex(base) + " lies in the device window below " +
-                        hex(kRamBase) + ": use --ram-base " + hex(kRamBase) + " or above");
+        throw PlanError("--ram-base " + hex(base) + " lies in the device window below " + hex(kRamBase) +
+                        ": use --ram-base " + hex(kRamBase) + " or above");
     if (base > (std::uint64_t{1} << kMaxBits))
         throw PlanError("--ram-base " + hex(base) +
                         " is above any physical address space (52 bits): use a lower --ram-base");
@@ -242,13 +232,12 @@ Layout place_arm(const MachineSpec &spec) {
     if (top < base || top - base < room)
         top = ram.end();
     if (top - base < room)
-        throw PlanError("the initrd (" + std::to_string(spec.initrd_size) +
-                        " bytes) does not fit in " + text::size(spec.ram_size) +
+        throw PlanError("the initrd (" + std::to_string(spec.initrd_size) + " bytes) does not fit in " +
+                        text::size(spec.ram_size) +
                         " of RAM with the 2M DTB and 8M for the kernel: "
                         "use a larger --mem or a smaller initrd");
     if (spec.initrd_size != 0) {
-        l.initrd = add(l, "initrd", align_down(top - spec.initrd_size, kPage), spec.initrd_size,
-                       RegionKind::in_ram);
+        l.initrd = add(l, "initrd", align_down(top - spec.initrd_size, kPage), spec.initrd_size, RegionKind::in_ram);
         top = l.initrd.base;
     }
     l.dtb = add(l, "dtb", align_down(top - kDtbSize, kDtbSize), kDtbSize, RegionKind::in_ram);
@@ -267,8 +256,7 @@ Layout place(const MachineSpec &spec, const HostCaps &host) {
     l.cpus = spec.cpus;
     l.host = host;
     std::stable_sort(l.regions.begin(), l.regions.end(), [](const Region &a, const Region &b) {
-        return a.base != b.base ? a.base < b.base
-                                : a.size > b.size; // a bank before what lies in it
+        return a.base != b.base ? a.base < b.base : a.size > b.size; // a bank before what lies in it
     });
     return l;
 }
@@ -319,13 +307,11 @@ std::string fit_advice(const MachineSpec &spec, const HostCaps &host, unsigned b
     const std::uint64_t window = std::uint64_t{1} << bits;
     if (spec.ram_base) {
         if (spec.ram_size + arm::kRamBase <= window)
-            return "use --ram-base " + hex(align_down(window - spec.ram_size, arm::kRamAlign)) +
-                   " or lower";
+            return "use --ram-base " + hex(align_down(window - spec.ram_size, arm::kRamAlign)) + " or lower";
         MachineSpec low = spec;
         low.ram_base.reset();
         if (auto m = largest_ram(low, host, bits))
-            return "use --ram-base " + hex(arm::kRamBase) + " and --mem " + text::size(*m) +
-                   " or less";
+            return "use --ram-base " + hex(arm::kRamBase) + " and --mem " + text::size(*m) + " or less";
     } else if (auto m = largest_ram(spec, host, bits)) {
         return "use --mem " + text::size(*m) + " or less";
     }
@@ -336,17 +322,15 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
     const std::uint64_t end = l.map_end();
     const unsigned need = bits_for(end);
     const unsigned limit = host.ipa_limit;
-    const std::string lim =
-        std::string(spec.arch == Arch::aarch64 ? "IPA" : "physical address") + " limit";
-    const std::string needs = "the memory map needs " + std::to_string(need) +
-                              " bits (its highest address is " + hex(end - 1) + ")";
+    const std::string lim = std::string(spec.arch == Arch::aarch64 ? "IPA" : "physical address") + " limit";
+    const std::string needs =
+        "the memory map needs " + std::to_string(need) + " bits (its highest address is " + hex(end - 1) + ")";
     auto over_host = [&] {
         if (spec.ram_base) {
             const Region &ram = l.ram.back();
-            return PlanError("RAM of " + text::size(ram.size) + " at --ram-base " + hex(ram.base) +
-                             " ends at " + hex(ram.end() - 1) + ", which needs " +
-                             std::to_string(need) + " bits, but this host's " + lim + " is " +
-                             std::to_string(limit) + " bits: " + fit_advice(spec, host, limit));
+            return PlanError("RAM of " + text::size(ram.size) + " at --ram-base " + hex(ram.base) + " ends at " +
+                             hex(ram.end() - 1) + ", which needs " + std::to_string(need) + " bits, but this host's " +
+                             lim + " is " + std::to_string(limit) + " bits: " + fit_advice(spec, host, limit));
         }
         return PlanError(needs + " but this host's " + lim + " is " + std::to_string(limit) +
                          " bits: " + fit_advice(spec, host, limit));
@@ -377,13 +361,11 @@ void choose_window(Layout &l, const MachineSpec &spec, const HostCaps &host) {
         const unsigned n = spec.ipa.bits;
         const std::string asked = "--ipa-bits " + std::to_string(n);
         if (n < kMinBits)
-            throw PlanError(asked +
-                            " is below the smallest window of 32 bits: use --ipa-bits 32 or more, "
-                            "or --ipa-bits auto");
+            throw PlanError(asked + " is below the smallest window of 32 bits: use --ipa-bits 32 or more, "
+                                    "or --ipa-bits auto");
         if (n > limit)
-            throw PlanError(asked + " is above this host's " + lim + " of " +
-                            std::to_string(limit) + " bits: use --ipa-bits " +
-                            std::to_string(limit) + " or less, or --ipa-bits auto");
+            throw PlanError(asked + " is above this host's " + lim + " of " + std::to_string(limit) +
+                            " bits: use --ipa-bits " + std::to_string(limit) + " or less, or --ipa-bits auto");
         if (need > n)
             throw over_window(asked + " was asked", n);
         bits = n;

@@ -17,16 +17,12 @@ struct ConfigCategory : std::error_category {
     const char *name() const noexcept override { return "stage2-config"; }
     std::string message(int e) const override {
         switch (static_cast<Stage2ConfigError>(e)) {
-        case Stage2ConfigError::reserved_granule:
-            return "VTCR_EL2.TG0 is the reserved encoding 0b11";
+        case Stage2ConfigError::reserved_granule: return "VTCR_EL2.TG0 is the reserved encoding 0b11";
         case Stage2ConfigError::unsupported_lpa2:
             return "VTCR_EL2.DS or SL2 is set, but 52-bit (LPA2) stage 2 is not modelled";
-        case Stage2ConfigError::t0sz_out_of_range:
-            return "VTCR_EL2.T0SZ is outside 16..39";
-        case Stage2ConfigError::input_exceeds_pa:
-            return "VTCR_EL2.T0SZ gives an IPA wider than the PA size";
-        case Stage2ConfigError::invalid_start_level:
-            return "VTCR_EL2.SL0 is reserved for this granule or PA size";
+        case Stage2ConfigError::t0sz_out_of_range: return "VTCR_EL2.T0SZ is outside 16..39";
+        case Stage2ConfigError::input_exceeds_pa: return "VTCR_EL2.T0SZ gives an IPA wider than the PA size";
+        case Stage2ConfigError::invalid_start_level: return "VTCR_EL2.SL0 is reserved for this granule or PA size";
         case Stage2ConfigError::inconsistent_start_level:
             return "VTCR_EL2.SL0 and T0SZ need fewer than 1 or more than 16 start tables";
         }
@@ -91,16 +87,11 @@ std::error_code make_error_code(Stage2ConfigError e) noexcept {
 
 const char *name(FaultKind kind) {
     switch (kind) {
-    case FaultKind::translation:
-        return "translation";
-    case FaultKind::address_size:
-        return "address size";
-    case FaultKind::access_flag:
-        return "access flag";
-    case FaultKind::permission:
-        return "permission";
-    case FaultKind::walk_outside_ram:
-        return "walk outside RAM";
+    case FaultKind::translation: return "translation";
+    case FaultKind::address_size: return "address size";
+    case FaultKind::access_flag: return "access flag";
+    case FaultKind::permission: return "permission";
+    case FaultKind::walk_outside_ram: return "walk outside RAM";
     }
     return "unknown";
 }
@@ -114,17 +105,10 @@ boost::system::result<Stage2Config> decode_stage2(const Stage2Registers &regs, u
     const std::uint64_t vtcr = regs.vtcr;
     Stage2Config c;
     switch ((vtcr >> 14) & 3u) {
-    case 0b00:
-        c.granule = Granule::k4;
-        break;
-    case 0b01:
-        c.granule = Granule::k64;
-        break;
-    case 0b10:
-        c.granule = Granule::k16;
-        break;
-    default:
-        return std::error_code(Stage2ConfigError::reserved_granule);
+    case 0b00: c.granule = Granule::k4; break;
+    case 0b01: c.granule = Granule::k64; break;
+    case 0b10: c.granule = Granule::k16; break;
+    default: return std::error_code(Stage2ConfigError::reserved_granule);
     }
     if ((vtcr >> 32) & 3u)
         return std::error_code(Stage2ConfigError::unsupported_lpa2);
@@ -196,8 +180,8 @@ WalkResult walk_stage2(const GuestMemory &memory, const Stage2Config &c, std::ui
     return Fault{FaultKind::translation, 3}; // unreachable: level 3 never yields a table
 }
 
-WalkResult walk_stage2(const GuestMemory &memory, const Stage2Registers &regs, unsigned pa_bits,
-                       std::uint64_t ipa, Access access) {
+WalkResult walk_stage2(const GuestMemory &memory, const Stage2Registers &regs, unsigned pa_bits, std::uint64_t ipa,
+                       Access access) {
     auto config = decode_stage2(regs, pa_bits);
     if (!config)
         return Fault{FaultKind::translation, 0};

@@ -82,12 +82,9 @@ enum class Granule : std::uint8_t { k4, k16, k64 };
 // log2 of the granule size in bytes: 12, 14 or 16.
 constexpr unsigned granule_shift(Granule g) {
     switch (g) {
-    case Granule::k4:
-        return 12;
-    case Granule::k16:
-        return 14;
-    case Granule::k64:
-        return 16;
+    case Granule::k4: return 12;
+    case Granule::k16: return 14;
+    case Granule::k64: return 16;
     }
     return 12;
 }
@@ -110,9 +107,9 @@ std::error_code make_error_code(Stage2ConfigError) noexcept;
 // A decoded, consistent stage-2 configuration.
 struct Stage2Config {
     Granule granule = Granule::k4;
-    unsigned input_bits = 0;      // 64 - T0SZ
-    unsigned output_bits = 0;     // min(PS, pa_bits, 48)
-    unsigned start_level = 0;     // 0..3
+    unsigned input_bits = 0;         // 64 - T0SZ
+    unsigned output_bits = 0;        // min(PS, pa_bits, 48)
+    unsigned start_level = 0;        // 0..3
     std::uint64_t start_entries = 0; // descriptors in the (concatenated) start table
     std::uint64_t table_base = 0;    // VTTBR_EL2.BADDR, aligned to the start table
 
@@ -172,16 +169,15 @@ using WalkResult = boost::system::result<Translation, Fault>;
 
 // Translate an L2 IPA through a decoded configuration; tables are read from
 // memory (L1's physical address space).
-WalkResult walk_stage2(const GuestMemory &memory, const Stage2Config &config, std::uint64_t ipa,
-                       Access access);
+WalkResult walk_stage2(const GuestMemory &memory, const Stage2Config &config, std::uint64_t ipa, Access access);
 
 // The same from raw registers, as the hardware would: an inconsistent
 // configuration is a translation fault at level 0.
-WalkResult walk_stage2(const GuestMemory &memory, const Stage2Registers &regs, unsigned pa_bits,
-                       std::uint64_t ipa, Access access);
+WalkResult walk_stage2(const GuestMemory &memory, const Stage2Registers &regs, unsigned pa_bits, std::uint64_t ipa,
+                       Access access);
 
 struct Composed {
-    Translation translation;   // L2 IPA -> L1 IPA
+    Translation translation;    // L2 IPA -> L1 IPA
     bool beyond_window = false; // the L1 IPA is at or above 2^window_bits: L1 cannot back it
     bool operator==(const Composed &) const = default;
 };
@@ -219,8 +215,7 @@ struct Stage2Map {
 // order; S2AP = 0b00 leaves are listed with perms none. Bounded: each table
 // is walked at most once (an aliased table is counted, not re-listed) and at
 // most limits.max_descriptors descriptors are read.
-Stage2Map enumerate_stage2(const GuestMemory &memory, const Stage2Config &config,
-                           const Stage2Limits &limits = {});
+Stage2Map enumerate_stage2(const GuestMemory &memory, const Stage2Config &config, const Stage2Limits &limits = {});
 
 } // namespace strata::nested
 

@@ -20,8 +20,9 @@ const char *perm_name(S2Perm p) {
 std::string trace_stage2(const GuestMemory &memory, const Stage2Registers &regs, unsigned pa_range,
                          unsigned window_bits) {
     char line[200];
-    std::snprintf(line, sizeof line, "stage-2 of the guest hypervisor: VTCR_EL2=%#llx VTTBR_EL2=%#llx, PARange %u bits, "
-                                     "strata's IPA window %u bits\n",
+    std::snprintf(line, sizeof line,
+                  "stage-2 of the guest hypervisor: VTCR_EL2=%#llx VTTBR_EL2=%#llx, PARange %u bits, "
+                  "strata's IPA window %u bits\n",
                   static_cast<unsigned long long>(regs.vtcr), static_cast<unsigned long long>(regs.vttbr), pa_range,
                   window_bits);
     std::string out = line;
@@ -36,8 +37,7 @@ std::string trace_stage2(const GuestMemory &memory, const Stage2Registers &regs,
         beyond += outside;
         std::snprintf(line, sizeof line, "  IPA %#014llx -> %#014llx  %#12llx bytes  %s%s\n",
                       static_cast<unsigned long long>(r.input), static_cast<unsigned long long>(r.output.value),
-                      static_cast<unsigned long long>(r.size), perm_name(r.perms),
-                      outside ? "  BEYOND WINDOW" : "");
+                      static_cast<unsigned long long>(r.size), perm_name(r.perms), outside ? "  BEYOND WINDOW" : "");
         out += line;
     }
     std::snprintf(line, sizeof line, "  %zu range%s mapped, %zu beyond the window%s\n", map.ranges.size(),

@@ -4,9 +4,9 @@
 // to the CPU's PARange and never merged with it: a guest hypervisor's PARange
 // says what its CPU could address, the window what its host really backs.
 #include "fdt/text.hpp"
-#include "tools/user_error.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
+#include "tools/user_error.hpp"
 #include "vmm/arch/arch.hpp"
 #include "vmm/kvm.hpp"
 

@@ -2,11 +2,11 @@
 // no VM (and no KVM needed). The DTB is written atomically: a temporary file in
 // the target's directory, flushed, then renamed over the target; on any error
 // the temporary is removed and the target is left as it was.
-#include "fdt/dtb.hpp"
 #include "fdt/plan.hpp"
-#include "tools/user_error.hpp"
+#include "fdt/dtb.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
+#include "tools/user_error.hpp"
 #include "vmm/fd.hpp"
 
 #include <fcntl.h>
@@ -99,9 +99,8 @@ int plan_command(int argc, const char *const *argv) {
 
 int dtb_command(int argc, const char *const *argv) {
     po::options_description desc("strata dtb");
-    desc.add_options()
-        ("output,o", po::value<std::string>(), "where to write the DTB (required)")
-        ("cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)");
+    desc.add_options()("output,o", po::value<std::string>(), "where to write the DTB (required)")(
+        "cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)");
     desc.add(machine_options());
     const auto p = plan_from(argc, argv, desc);
     if (p.opts.help) {

@@ -1,8 +1,8 @@
 // `strata run`: the composition root (DESIGN.md): options -> MachineSpec ->
 // fdt::plan -> Vm -> devices built from the Layout -> kernel and DTB -> run.
 // Everything the user could have got wrong is checked before the VM exists.
-#include "devices/host_console.hpp"
 #include "devices/exit_device.hpp"
+#include "devices/host_console.hpp"
 #include "devices/pl011.hpp"
 #include "devices/pl031.hpp"
 #include "devices/serial.hpp"
@@ -14,12 +14,12 @@
 #include "devices/virtio/rng.hpp"
 #include "fdt/dtb.hpp"
 #include "fdt/plan.hpp"
-#include "tools/user_error.hpp"
 #include "nested/trace.hpp"
 #include "tools/commands.hpp"
 #include "tools/device_specs.hpp"
 #include "tools/options.hpp"
 #include "tools/terminal.hpp"
+#include "tools/user_error.hpp"
 #include "vmm/arch/arch.hpp"
 #include "vmm/elf.hpp"
 #include "vmm/image.hpp"
@@ -67,30 +67,28 @@ std::string gib(std::uint64_t bytes) {
 
 po::options_description run_options() {
     po::options_description d("strata run");
-    d.add_options()
-        ("kernel", po::value<std::string>(), "guest kernel (ELF64); default: the built-in demo guest")
-        ("cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)")
-        ("log-level", po::value<std::string>()->default_value("warn"), "error, warn, info or debug")
-        ("trace-s2", po::bool_switch(),
-         "with --el2: when the VM stops, print the guest hypervisor's stage-2 translations, "
-         "flagging outputs beyond strata's IPA window");
+    d.add_options()("kernel", po::value<std::string>(), "guest kernel (ELF64); default: the built-in demo guest")(
+        "cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)")(
+        "log-level", po::value<std::string>()->default_value("warn"), "error, warn, info or debug")(
+        "trace-s2", po::bool_switch(),
+        "with --el2: when the VM stops, print the guest hypervisor's stage-2 translations, "
+        "flagging outputs beyond strata's IPA window");
     d.add(machine_options());
     return d;
 }
 
 // The devices of the virtio slots, in the planner's slot order (console,
 // each --blk, each --net, rng: see machine_spec()).
-std::vector<std::unique_ptr<virtio::Device>> make_virtio_devices(boost::asio::io_context &io,
-                                                                 const po::variables_map &opts,
-                                                                 const fdt::MachineSpec &spec,
-                                                                 devices::HostConsole &console,
-                                                                 virtio::Console *&virtio_console) {
+std::vector<std::unique_ptr<virtio::Device>>
+make_virtio_devices(boost::asio::io_context &io, const po::variables_map &opts, const fdt::MachineSpec &spec,
+                    devices::HostConsole &console, virtio::Console *&virtio_console) {
     std::vector<std::unique_ptr<virtio::Device>> out;
     std::size_t blk = 0, net = 0;
     for (auto kind : spec.virtio) {
         switch (kind) {
         case fdt::DeviceKind::virtio_console: {
-            auto dev = std::make_unique<virtio::Console>([&console](std::span<const std::uint8_t> b) { console.write(b); });
+            auto dev =
+                std::make_unique<virtio::Console>([&console](std::span<const std::uint8_t> b) { console.write(b); });
             virtio_console = dev.get();
             out.push_back(std::move(dev));
             break;
@@ -235,8 +233,7 @@ Kernel read_kernel(const po::variables_map &vm_opts, const fdt::MachineSpec &spe
 // Devices open their host files and taps now, so a bad path stops us before
 // any VM exists; a file or tap the user named that cannot be opened is their
 // mistake to fix (exit 2), not a host failure.
-std::vector<std::unique_ptr<virtio::Device>> open_devices(boost::asio::io_context &io,
-                                                          const po::variables_map &vm_opts,
+std::vector<std::unique_ptr<virtio::Device>> open_devices(boost::asio::io_context &io, const po::variables_map &vm_opts,
                                                           const fdt::MachineSpec &spec, devices::HostConsole &console,
                                                           virtio::Console *&virtio_console) {
     try {

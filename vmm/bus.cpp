@@ -47,7 +47,8 @@ Bus::Hit Bus::find(std::uint64_t addr, std::uint64_t len) const {
     return {it->second.device, offset};
 }
 
-template <class Fn> void Bus::for_each_piece(std::uint64_t addr, std::size_t len, Fn fn) const {
+template <class Fn>
+void Bus::for_each_piece(std::uint64_t addr, std::size_t len, Fn fn) const {
     for (std::size_t done = 0; done < len;) {
         const std::uint64_t at = addr + done;
         const std::size_t rest = len - done;

@@ -71,7 +71,8 @@ private:
     // Calls fn(hit, piece offset, piece length) for each piece of the access
     // [addr, addr + len) under the split rule; hit.device is null for a piece
     // no device holds.
-    template <class Fn> void for_each_piece(std::uint64_t addr, std::size_t len, Fn fn) const;
+    template <class Fn>
+    void for_each_piece(std::uint64_t addr, std::size_t len, Fn fn) const;
 
     std::string name_;
     Straddle straddle_;

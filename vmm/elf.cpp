@@ -19,7 +19,6 @@ namespace {
 
 std::string hex(std::uint64_t v) { return fmt::format("{:#x}", v); }
 
-
 const char *machine_name(std::uint16_t m) {
     switch (m) {
     case EM_X86_64: return "x86_64";
@@ -90,8 +89,8 @@ void load(const Image &image, std::span<const std::uint8_t> file, const GuestMem
             throw LoadError(what + " has a segment at " + range + " that is not inside guest RAM");
         for (const auto &r : reserved)
             if (s.paddr < r.base + r.size && r.base < s.paddr + s.mem_size)
-                throw LoadError(what + " has a segment at " + range + " over the " + r.name + " area [" +
-                                hex(r.base) + ", " + hex(r.base + r.size) + ")");
+                throw LoadError(what + " has a segment at " + range + " over the " + r.name + " area [" + hex(r.base) +
+                                ", " + hex(r.base + r.size) + ")");
     }
     for (const auto &s : image.segments) {
         auto dst = memory.span(GuestAddress{s.paddr}, s.mem_size).value();
@@ -115,7 +114,8 @@ std::vector<std::uint8_t> read_file(const std::string &path, const std::string &
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            throw LoadError("cannot read " + name + ": " + (n < 0 ? std::strerror(errno) : "it shrank while being read"));
+            throw LoadError("cannot read " + name + ": " +
+                            (n < 0 ? std::strerror(errno) : "it shrank while being read"));
         got += static_cast<std::size_t>(n);
     }
     return bytes;

@@ -91,8 +91,8 @@ std::optional<std::string> UnclaimedReports::note(Direction dir, std::uint64_t a
         return std::nullopt;
     if (reported_.size() == limit_) {
         silenced_ = true;
-        return fmt::format("{}: unclaimed accesses at {} different {}s reported; further ones are not", bus_,
-                           limit_, range_);
+        return fmt::format("{}: unclaimed accesses at {} different {}s reported; further ones are not", bus_, limit_,
+                           range_);
     }
     reported_.push_back(base);
     return fmt::format("{}: {}-byte {} at {:#x} claimed by no device: {} (reported once per {})", bus_, size,

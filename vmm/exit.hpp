@@ -103,7 +103,7 @@ private:
     const std::string bus_, range_;
     const std::uint64_t granule_;
     const std::size_t limit_;
-    std::mutex mutex_; // guards reported_ and silenced_
+    std::mutex mutex_;                    // guards reported_ and silenced_
     std::vector<std::uint64_t> reported_; // range bases, at most limit_
     bool silenced_ = false;
 };

@@ -51,15 +51,13 @@ class Mapping {
 public:
     Mapping() = default;
     // mmap(nullptr, size, prot, flags, fd, offset); throws naming `what`.
-    Mapping(std::size_t size, int prot, int flags, int fd, off_t offset, const std::string &what)
-        : size_(size) {
+    Mapping(std::size_t size, int prot, int flags, int fd, off_t offset, const std::string &what) : size_(size) {
         void *p = ::mmap(nullptr, size, prot, flags, fd, offset);
         if (p == MAP_FAILED)
             throw_errno("mmap", what);
         addr_ = p;
     }
-    Mapping(Mapping &&o) noexcept
-        : addr_(std::exchange(o.addr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    Mapping(Mapping &&o) noexcept : addr_(std::exchange(o.addr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
     Mapping &operator=(Mapping &&o) noexcept {
         if (this != &o) {
             reset();

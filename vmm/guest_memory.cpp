@@ -42,12 +42,10 @@ const MemoryRegion &GuestMemory::add(std::string name, GuestAddress base, std::u
     regions_.emplace_back(std::move(name), base, size);
     std::sort(regions_.begin(), regions_.end(),
               [](const MemoryRegion &a, const MemoryRegion &b) { return a.base() < b.base(); });
-    return *std::find_if(regions_.begin(), regions_.end(),
-                         [&](const MemoryRegion &r) { return r.base() == base; });
+    return *std::find_if(regions_.begin(), regions_.end(), [&](const MemoryRegion &r) { return r.base() == base; });
 }
 
-boost::system::result<std::span<std::byte>> GuestMemory::span(GuestAddress addr,
-                                                             std::uint64_t len) const {
+boost::system::result<std::span<std::byte>> GuestMemory::span(GuestAddress addr, std::uint64_t len) const {
     for (const auto &r : regions_)
         if (r.contains(addr, len))
             return std::span<std::byte>(r.host() + (addr.value - r.base().value), len);

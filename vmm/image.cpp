@@ -29,7 +29,10 @@ constexpr std::uint64_t legacy_text_offset = 0x80000; // image_size 0: pre-3.17 
 } // namespace
 
 Format detect(std::span<const std::uint8_t> file) {
-    if (file.size() >= 4 && std::memcmp(file.data(), "\x7f" "ELF", 4) == 0)
+    if (file.size() >= 4 && std::memcmp(file.data(),
+                                        "\x7f"
+                                        "ELF",
+                                        4) == 0)
         return Format::elf;
     if (file.size() >= 2 && file[0] == 0x1f && file[1] == 0x8b)
         return Format::gzip;

@@ -8,8 +8,7 @@
 
 namespace strata {
 
-int checked_ioctl(int fd, unsigned long req, unsigned long arg, const char *name,
-                  const std::string &object) {
+int checked_ioctl(int fd, unsigned long req, unsigned long arg, const char *name, const std::string &object) {
     int rc;
     do
         rc = ::ioctl(fd, req, arg);
@@ -25,9 +24,8 @@ Kvm::Kvm(const char *path) : fd_(::open(path, O_RDWR | O_CLOEXEC)) {
     int version = STRATA_IOCTL_VAL(fd(), KVM_GET_API_VERSION, 0, path);
     if (version != KVM_API_VERSION)
         throw std::system_error(ENOTSUP, std::generic_category(),
-                                std::string("KVM_GET_API_VERSION on ") + path + " returned " +
-                                    std::to_string(version) + ", strata needs " +
-                                    std::to_string(KVM_API_VERSION));
+                                std::string("KVM_GET_API_VERSION on ") + path + " returned " + std::to_string(version) +
+                                    ", strata needs " + std::to_string(KVM_API_VERSION));
     mmap_size_ = static_cast<std::size_t>(STRATA_IOCTL_VAL(fd(), KVM_GET_VCPU_MMAP_SIZE, 0, path));
 }
 
@@ -49,18 +47,16 @@ const std::vector<kvm_cpuid_entry2> &Kvm::supported_cpuid() const {
         return cpuid_;
     auto buf = std::make_unique<CpuidBuffer>();
     buf->header.nent = static_cast<std::uint32_t>(std::size(buf->entries));
-    checked_ioctl(fd(), kvm_get_supported_cpuid, reinterpret_cast<unsigned long>(buf.get()),
-                  "KVM_GET_SUPPORTED_CPUID", "/dev/kvm");
+    checked_ioctl(fd(), kvm_get_supported_cpuid, reinterpret_cast<unsigned long>(buf.get()), "KVM_GET_SUPPORTED_CPUID",
+                  "/dev/kvm");
     cpuid_.assign(buf->entries, buf->entries + buf->header.nent);
     return cpuid_;
 }
 #endif
 
-VmFd::VmFd(const Kvm &kvm, unsigned long type)
-    : fd_(STRATA_IOCTL_VAL(kvm.fd(), KVM_CREATE_VM, type, "/dev/kvm")) {}
+VmFd::VmFd(const Kvm &kvm, unsigned long type) : fd_(STRATA_IOCTL_VAL(kvm.fd(), KVM_CREATE_VM, type, "/dev/kvm")) {}
 
-void VmFd::set_memory_region(std::uint32_t slot, std::uint64_t guest_phys, std::uint64_t size,
-                             void *host) const {
+void VmFd::set_memory_region(std::uint32_t slot, std::uint64_t guest_phys, std::uint64_t size, void *host) const {
     kvm_userspace_memory_region region{};
     region.slot = slot;
     region.guest_phys_addr = guest_phys;

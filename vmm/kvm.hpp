@@ -13,11 +13,10 @@
 namespace strata {
 
 // ioctl(fd, req, arg) that throws "<name> on <object>: <error>" on failure.
-int checked_ioctl(int fd, unsigned long req, unsigned long arg, const char *name,
-                  const std::string &object);
-#define STRATA_IOCTL(fd, req, arg, object)                                                         \
+int checked_ioctl(int fd, unsigned long req, unsigned long arg, const char *name, const std::string &object);
+#define STRATA_IOCTL(fd, req, arg, object)                                                                             \
     ::strata::checked_ioctl((fd), (req), reinterpret_cast<unsigned long>(arg), #req, (object))
-#define STRATA_IOCTL_VAL(fd, req, val, object)                                                     \
+#define STRATA_IOCTL_VAL(fd, req, val, object)                                                                         \
     ::strata::checked_ioctl((fd), (req), static_cast<unsigned long>(val), #req, (object))
 
 #if defined(__x86_64__)
@@ -64,8 +63,7 @@ class VmFd {
 public:
     VmFd(const Kvm &kvm, unsigned long type);
     int fd() const { return fd_.get(); }
-    void set_memory_region(std::uint32_t slot, std::uint64_t guest_phys, std::uint64_t size,
-                           void *host) const;
+    void set_memory_region(std::uint32_t slot, std::uint64_t guest_phys, std::uint64_t size, void *host) const;
 
 private:
     UniqueFd fd_;

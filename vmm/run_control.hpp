@@ -16,9 +16,9 @@ namespace strata {
 
 // Documented process exit statuses that are not the guest's own.
 namespace exit_status {
-inline constexpr int usage = 2;       // bad flags or configuration; no VM was created
-inline constexpr int host_error = 3;  // a host call failed (KVM, files, memory)
-inline constexpr int guest_fault = 4; // triple fault, KVM internal error, failed entry
+inline constexpr int usage = 2;         // bad flags or configuration; no VM was created
+inline constexpr int host_error = 3;    // a host call failed (KVM, files, memory)
+inline constexpr int guest_fault = 4;   // triple fault, KVM internal error, failed entry
 inline constexpr int signal_base = 128; // stopped by signal N: 128 + N
 } // namespace exit_status
 

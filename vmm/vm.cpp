@@ -61,8 +61,8 @@ private:
     void failed(int err) {
         if (reported_.exchange(true))
             return;
-        spdlog::error("raising IRQ {} through its irqfd failed: {}; the guest would miss its interrupts",
-                      irq_, std::strerror(err));
+        spdlog::error("raising IRQ {} through its irqfd failed: {}; the guest would miss its interrupts", irq_,
+                      std::strerror(err));
         control_.request_stop(exit_status::host_error);
     }
 
@@ -84,8 +84,7 @@ void access(const Bus &bus, UnclaimedReports &reports, const VcpuFd &vcpu, Direc
 
 } // namespace
 
-Vm::Vm(const Kvm &kvm, const fdt::Layout &layout)
-    : kvm_(kvm), layout_(layout), vm_(kvm, layout.vm_type_bits) {
+Vm::Vm(const Kvm &kvm, const fdt::Layout &layout) : kvm_(kvm), layout_(layout), vm_(kvm, layout.vm_type_bits) {
     std::uint32_t slot = 0;
     for (const auto &bank : layout_.ram) {
         const auto &region = memory_.add(bank.name, GuestAddress{bank.base}, bank.size);
@@ -113,9 +112,7 @@ void Vm::add_pio(const std::string &name, BusDevice &device) {
 
 std::unique_ptr<IrqLine> Vm::irq_line(std::uint32_t irq) { return std::make_unique<KvmIrqLine>(vm_, irq); }
 
-std::unique_ptr<IrqLine> Vm::irqfd_line(std::uint32_t irq) {
-    return std::make_unique<IrqfdLine>(vm_, irq, control_);
-}
+std::unique_ptr<IrqLine> Vm::irqfd_line(std::uint32_t irq) { return std::make_unique<IrqfdLine>(vm_, irq, control_); }
 
 UniqueFd Vm::ioeventfd(std::uint64_t addr, std::uint32_t len, std::uint64_t value) {
     UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

@@ -55,8 +55,7 @@ std::vector<Buffer> data_buffers(const GuestMemory &memory, const Chain &chain, 
 
 Block::Block(boost::asio::io_context &io, const BlockSpec &spec) : spec_(spec), file_(io) {
     boost::system::error_code ec;
-    file_.open(spec.path,
-               spec.read_only ? boost::asio::file_base::read_only : boost::asio::file_base::read_write, ec);
+    file_.open(spec.path, spec.read_only ? boost::asio::file_base::read_only : boost::asio::file_base::read_write, ec);
     if (ec)
         throw std::system_error(ec.value(), std::system_category(),
                                 "cannot open disk '" + spec.path + "'" + (spec.read_only ? "" : " for writing"));
@@ -112,7 +111,7 @@ void Block::start(Transport &transport, Chain chain) {
     } h{raw.type.get(), raw.sector.get()};
 
     const std::uint64_t out_len = chain.readable - sizeof raw; // data the guest gives us
-    const std::uint64_t in_len = chain.writable - 1;         // room for data back
+    const std::uint64_t in_len = chain.writable - 1;           // room for data back
     auto done = [this, &transport, generation, chain](std::uint8_t status, std::uint32_t written) {
         transport.run_locked([&] { finish(transport, generation, chain, status, written); });
     };
@@ -151,7 +150,8 @@ void Block::start(Transport &transport, Chain chain) {
     case t_get_id: {
         std::array<std::uint8_t, id_bytes> id{};
         std::memcpy(id.data(), spec_.id.data(), std::min(spec_.id.size(), id_bytes));
-        const std::size_t n = write_chain(memory, chain, 0, std::span(id).first(std::min<std::uint64_t>(in_len, id_bytes)));
+        const std::size_t n =
+            write_chain(memory, chain, 0, std::span(id).first(std::min<std::uint64_t>(in_len, id_bytes)));
         return finish(transport, generation, chain, s_ok, static_cast<std::uint32_t>(n));
     }
     default: return finish(transport, generation, chain, s_unsupp, 0);

@@ -39,9 +39,9 @@ void Console::fill(Transport &transport) {
         auto chain = transport.pop(receiveq);
         if (!chain)
             return;
-        std::vector<std::uint8_t> chunk(pending_.begin(),
-                                        pending_.begin() + static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(
-                                                               pending_.size(), chain->writable)));
+        std::vector<std::uint8_t> chunk(
+            pending_.begin(),
+            pending_.begin() + static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(pending_.size(), chain->writable)));
         const std::size_t n = write_chain(transport.memory(), *chain, 0, chunk);
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
         transport.complete(receiveq, chain->head, static_cast<std::uint32_t>(n));

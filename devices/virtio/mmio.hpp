@@ -30,14 +30,13 @@ namespace strata::virtio {
 inline constexpr std::uint64_t queue_notify_offset = 0x050;
 
 namespace status {
-inline constexpr std::uint32_t acknowledge = 1, driver = 2, driver_ok = 4, features_ok = 8,
-                               needs_reset = 64, failed = 128;
+inline constexpr std::uint32_t acknowledge = 1, driver = 2, driver_ok = 4, features_ok = 8, needs_reset = 64,
+                               failed = 128;
 }
 
 class Transport final : public BusDevice {
 public:
-    Transport(std::string name, Device &device, const GuestMemory &memory, IrqLine &irq,
-              boost::asio::io_context &io);
+    Transport(std::string name, Device &device, const GuestMemory &memory, IrqLine &irq, boost::asio::io_context &io);
 
     void read(std::uint64_t offset, std::span<std::uint8_t> data) override;
     void write(std::uint64_t offset, std::span<const std::uint8_t> data) override;

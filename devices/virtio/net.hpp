@@ -49,10 +49,10 @@ private:
 
     NetSpec spec_;
     boost::asio::posix::stream_descriptor tap_;
-    std::optional<Chain> rx_;     // posted buffer waiting for a frame
-    std::optional<Chain> tx_;     // frame waiting for room in the tap
-    bool rx_waiting_ = false;     // an async_wait(read) is outstanding
-    bool tx_waiting_ = false;     // an async_wait(write) is outstanding
+    std::optional<Chain> rx_; // posted buffer waiting for a frame
+    std::optional<Chain> tx_; // frame waiting for room in the tap
+    bool rx_waiting_ = false; // an async_wait(read) is outstanding
+    bool tx_waiting_ = false; // an async_wait(write) is outstanding
 };
 
 } // namespace strata::virtio

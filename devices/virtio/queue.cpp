@@ -53,7 +53,9 @@ std::optional<Descriptor> load_descriptor(const GuestMemory &m, std::uint64_t ad
     return Descriptor{d->addr.get(), d->len.get(), d->flags.get(), d->next.get()};
 }
 
-void store16(const GuestMemory &m, std::uint64_t addr, std::uint16_t v) { (void)m.write_obj(GuestAddress{addr}, le16{v}); }
+void store16(const GuestMemory &m, std::uint64_t addr, std::uint16_t v) {
+    (void)m.write_obj(GuestAddress{addr}, le16{v});
+}
 
 } // namespace
 
@@ -68,22 +70,21 @@ std::optional<std::string> Queue::check(const GuestMemory &memory) const {
     return std::nullopt;
 }
 
-void Queue::reset() {
-    *this = Queue{};
-}
+void Queue::reset() { *this = Queue{}; }
 
 std::optional<std::string> Queue::walk(const GuestMemory &memory, std::uint16_t head, Chain &chain) const {
     if (head >= size)
         return "avail ring names descriptor " + std::to_string(head) + " of a " + std::to_string(size) + "-entry table";
     std::uint64_t table = desc;
-    std::uint32_t count = size; // entries in the current table
+    std::uint32_t count = size;  // entries in the current table
     std::uint32_t budget = size; // links left before we call it a loop
     bool in_indirect = false;
     std::uint16_t index = head;
     bool seen_writable = false;
     for (;;) {
         if (budget-- == 0)
-            return in_indirect ? "an indirect descriptor table loops" : "a descriptor chain loops or is longer than the queue";
+            return in_indirect ? "an indirect descriptor table loops"
+                               : "a descriptor chain loops or is longer than the queue";
         auto d = load_descriptor(memory, table + 16ull * index);
         if (!d)
             return "a descriptor table lies outside guest RAM";
@@ -181,7 +182,8 @@ Queue::Pushed Queue::push(const GuestMemory &memory, std::uint16_t head, std::ui
     if (event_idx) {
         const auto used_event = load16(memory, avail + 4 + 2ull * size).value_or(old);
         // virtio 1.2 §2.7.10: interrupt when used_event lies in [old, new).
-        r.notify = static_cast<std::uint16_t>(next_used_ - used_event - 1) < static_cast<std::uint16_t>(next_used_ - old);
+        r.notify =
+            static_cast<std::uint16_t>(next_used_ - used_event - 1) < static_cast<std::uint16_t>(next_used_ - old);
     } else {
         const auto flags = load16(memory, avail).value_or(0);
         r.notify = !(flags & avail_f_no_interrupt);
@@ -209,7 +211,8 @@ std::size_t copy_chain(const Chain &chain, bool writable, std::uint64_t offset, 
 }
 } // namespace
 
-std::size_t read_chain(const GuestMemory &memory, const Chain &chain, std::uint64_t offset, std::span<std::uint8_t> out) {
+std::size_t read_chain(const GuestMemory &memory, const Chain &chain, std::uint64_t offset,
+                       std::span<std::uint8_t> out) {
     return copy_chain(chain, false, offset, out.size(), [&](GuestAddress a, std::size_t at, std::size_t n) {
         std::memcpy(out.data() + at, memory.span(a, n).value().data(), n);
     });

@@ -56,14 +56,14 @@ void expect_exact_usage_error(const Outcome &o, const std::string &message) {
 } // namespace
 
 TEST(Plan, ReportsTheWindowTheReasonAndTheHost) {
-    auto o = run_strata({"plan", "--arch", "aarch64", "--mem", "8G", "--host-ipa-limit", "44", "--host-pa-range", "48"});
+    auto o =
+        run_strata({"plan", "--arch", "aarch64", "--mem", "8G", "--host-ipa-limit", "44", "--host-pa-range", "48"});
     ASSERT_EQ(o.status, 0) << o.err;
     EXPECT_TRUE(has_line(o.out, "  physical address window: 34 bits (smallest window that holds the map)")) << o.out;
     EXPECT_TRUE(has_line(o.out, "  KVM_CREATE_VM type IPA bits: 34")) << o.out;
     EXPECT_TRUE(has_line(o.out, "  host: IPA limit 44 bits, PARange 48 bits")) << o.out;
     EXPECT_TRUE(has_line(o.out, "host limits: given on the command line")) << o.out;
-    EXPECT_NE(o.out.find("  ram0         0x000040000000   0x000240000000   8G       ram"), std::string::npos)
-        << o.out;
+    EXPECT_NE(o.out.find("  ram0         0x000040000000   0x000240000000   8G       ram"), std::string::npos) << o.out;
 }
 
 TEST(Plan, MaxTakesTheHostLimit) {
@@ -88,8 +88,8 @@ TEST(Plan, JsonCarriesTheSameNumbers) {
 
 TEST(Plan, MapAboveTheHostLimitIsAUserError) {
     expect_exact_usage_error(run_strata({"plan", "--arch", "aarch64", "--mem", "2T", "--host-ipa-limit", "40"}),
-                       "the memory map needs 42 bits (its highest address is 0x2003fffffff) but this host's "
-                       "IPA limit is 40 bits: use --mem 1023G or less");
+                             "the memory map needs 42 bits (its highest address is 0x2003fffffff) but this host's "
+                             "IPA limit is 40 bits: use --mem 1023G or less");
 }
 
 TEST(Plan, WindowBelow32IsRefused) {
@@ -107,19 +107,19 @@ TEST(Plan, WindowAboveTheLimitIsRefused) {
 
 TEST(Plan, ImpossibleHostLimitIsRefused) {
     expect_exact_usage_error(run_strata({"plan", "--host-ipa-limit", "60"}),
-                       "a host physical address size of 60 bits is impossible: it lies between 32 and 52");
+                             "a host physical address size of 60 bits is impossible: it lies between 32 and 52");
 }
 
 TEST(Plan, Aarch64OptionsOnX86AreRefused) {
     expect_exact_usage_error(run_strata({"plan", "--arch", "x86_64", "--el2"}),
-                       "--el2, --gic and --ram-base are aarch64 options; this machine is x86_64");
+                             "--el2, --gic and --ram-base are aarch64 options; this machine is x86_64");
 }
 
 TEST(Dtb, WritesACompleteValidDeviceTree) {
     TempDir dir;
     const auto out = dir.file("virt.dtb");
-    auto o = run_strata({"dtb", "--arch", "aarch64", "--mem", "1G", "--cpus", "2", "--rng", "--cmdline",
-                         "console=ttyAMA0", "-o", out});
+    auto o = run_strata(
+        {"dtb", "--arch", "aarch64", "--mem", "1G", "--cpus", "2", "--rng", "--cmdline", "console=ttyAMA0", "-o", out});
     ASSERT_EQ(o.status, 0) << o.err;
     EXPECT_EQ(o.out, "");
     const auto blob = slurp(out);
@@ -166,7 +166,7 @@ TEST(Dtb, FailureAfterTheTemporaryWasWrittenRemovesIt) {
 
 TEST(Dtb, NeedsAnOutputFile) {
     expect_exact_usage_error(run_strata({"dtb", "--arch", "aarch64"}),
-                       "strata dtb needs -o FILE: where to write the device tree");
+                             "strata dtb needs -o FILE: where to write the device tree");
 }
 
 TEST(Dtb, UnwritableDirectoryIsAUserError) {
@@ -178,8 +178,8 @@ TEST(Dtb, UnwritableDirectoryIsAUserError) {
 TEST(Dtb, DeviceOptionsPlaceSlotsWithoutOpeningPaths) {
     TempDir dir;
     const auto out = dir.file("blk.dtb");
-    auto o = run_strata({"dtb", "--arch", "x86_64", "--blk", "/does/not/exist.img", "--blk", "/also/missing,ro",
-                         "-o", out});
+    auto o =
+        run_strata({"dtb", "--arch", "x86_64", "--blk", "/does/not/exist.img", "--blk", "/also/missing,ro", "-o", out});
     ASSERT_EQ(o.status, 0) << o.err;
     const auto blob = slurp(out);
     ASSERT_EQ(fdt_check_full(blob.data(), blob.size()), 0);

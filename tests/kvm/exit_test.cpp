@@ -58,9 +58,7 @@ TEST(DebugExitWidth, OutwOfAValueWiderThanAByteKeepsQemusLowEightBits) {
     EXPECT_EQ(o.err, "");
 }
 
-TEST(DebugExitWidth, OutlOfZeroExitsWithOneNotPowerOff) {
-    EXPECT_EQ(exit_code("code=0 width=4").status, 1);
-}
+TEST(DebugExitWidth, OutlOfZeroExitsWithOneNotPowerOff) { EXPECT_EQ(exit_code("code=0 width=4").status, 1); }
 
 TEST(Unclaimed, AnUnclaimedPortIsWarnedOnceReadsAllOnesAndTheGuestGoesOn) {
     auto o = exit_code("code=3 port=0x1234");

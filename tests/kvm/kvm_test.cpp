@@ -22,8 +22,8 @@
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using strata::test::Outcome;
 using strata::test::expect_usage_error;
+using strata::test::Outcome;
 using strata::test::slurp;
 
 namespace kvmtest {
@@ -31,7 +31,6 @@ std::string strata_bin, guest_dir;
 } // namespace kvmtest
 
 using namespace kvmtest;
-
 
 TEST(Boot, HelloPrintsBootargsMemoryAndCpusFromTheDeviceTree) {
     auto o = run_strata({"run", "--kernel", guest("hello"), "--cmdline", "hello world", "--mem", "64M"});
@@ -133,12 +132,11 @@ TEST(BadInput, UnknownCommand) { expect_usage_error(run_strata({"fly"}), "unknow
 TEST(BadInput, MemoryZero) { expect_usage_error(run_strata({"run", "--mem", "0"}), "--mem must be more than 0"); }
 
 TEST(BadInput, MemoryNotASize) {
-    expect_usage_error(run_strata({"run", "--mem", "lots"}), "--mem wants a size such as 512M, 2G or a number of bytes");
+    expect_usage_error(run_strata({"run", "--mem", "lots"}),
+                       "--mem wants a size such as 512M, 2G or a number of bytes");
 }
 
-TEST(BadInput, MemoryAboveTheHost) {
-    expect_usage_error(run_strata({"run", "--mem", "100T"}), "of memory: use less");
-}
+TEST(BadInput, MemoryAboveTheHost) { expect_usage_error(run_strata({"run", "--mem", "100T"}), "of memory: use less"); }
 
 TEST(BadInput, CpusZero) { expect_usage_error(run_strata({"run", "--cpus", "0"}), "--cpus must be at least 1"); }
 
@@ -254,8 +252,7 @@ TEST(Caps, JsonHasTheSameFacts) {
     auto o = run_strata({"caps", "--json"});
     EXPECT_EQ(o.status, 0) << o.err;
     EXPECT_EQ(o.out.rfind("{\"arch\": \"x86_64\", \"kvm_api_version\": \"12\", ", 0), 0u) << o.out;
-    EXPECT_NE(o.out.find("\"kvm_physical_address_bits\": \"" + std::to_string(host.kvm_bits) + "\""),
-              std::string::npos)
+    EXPECT_NE(o.out.find("\"kvm_physical_address_bits\": \"" + std::to_string(host.kvm_bits) + "\""), std::string::npos)
         << o.out;
 }
 

@@ -103,7 +103,8 @@ TEST(VirtioRng, FourRequestsOfRandomBytesThatDiffer) {
 }
 
 TEST(VirtioConsole, EchoesInputExactly) {
-    auto child = strata::test::spawn({strata_bin, "run", "--kernel", guest("console-echo"), "--console", "virtio"}, true);
+    auto child =
+        strata::test::spawn({strata_bin, "run", "--kernel", guest("console-echo"), "--console", "virtio"}, true);
     const std::string input = "hello strata\nsecond line, with punctuation!\nquit\n";
     ASSERT_EQ(::write(child.in_fd, input.data(), input.size()), static_cast<ssize_t>(input.size()));
     auto o = strata::test::finish(child, 10s);
@@ -114,9 +115,16 @@ TEST(VirtioConsole, EchoesInputExactly) {
 TEST(VirtioHostile, MalformedOperationsAreSurvivedAndAHealthyDeviceKeepsWorking) {
     Disk disk("hostile.img", 64 * 1024);
     auto o = run_strata({"run", "--kernel", guest("hostile"), "--blk", disk.path(), "--rng"}, 60s);
-    const char *cases[] = {"loop-chain", "desc-outside-ram", "length-overflow", "avail-ahead",
-                           "queue-size-not-power-of-two", "misaligned-ring", "notify-before-driver-ok",
-                           "write-read-only", "narrow-and-wide-access", "status-backwards"};
+    const char *cases[] = {"loop-chain",
+                           "desc-outside-ram",
+                           "length-overflow",
+                           "avail-ahead",
+                           "queue-size-not-power-of-two",
+                           "misaligned-ring",
+                           "notify-before-driver-ok",
+                           "write-read-only",
+                           "narrow-and-wide-access",
+                           "status-backwards"};
     for (const char *c : cases) {
         EXPECT_NE(o.out.find(std::string("hostile: ") + c + ": ok\n"), std::string::npos) << c << "\n" << o.out;
         EXPECT_NE(o.out.find(std::string("hostile: healthy after ") + c + "\n"), std::string::npos) << c;
@@ -125,10 +133,10 @@ TEST(VirtioHostile, MalformedOperationsAreSurvivedAndAHealthyDeviceKeepsWorking)
     EXPECT_NE(o.out.find("hostile: victim works after reset\nhostile: done\n"), std::string::npos) << o.out;
     EXPECT_EQ(o.status, 0) << o.err;
     // Each kind of mistake is logged, once.
-    for (const char *log : {"a descriptor chain loops", "a buffer outside guest RAM", "entries ahead of a",
-                            "is not a power of two", "misaligned ring", "queue notify before DRIVER_OK",
-                            "write to read-only register MagicValue", "8-byte read at register offset 0",
-                            "device status went backwards"}) {
+    for (const char *log :
+         {"a descriptor chain loops", "a buffer outside guest RAM", "entries ahead of a", "is not a power of two",
+          "misaligned ring", "queue notify before DRIVER_OK", "write to read-only register MagicValue",
+          "8-byte read at register offset 0", "device status went backwards"}) {
         const auto first = o.err.find(log);
         EXPECT_NE(first, std::string::npos) << log << "\n" << o.err;
         EXPECT_EQ(o.err.find(log, first + 1), std::string::npos) << "logged twice: " << log;

@@ -10,8 +10,8 @@ namespace strata::test {
 
 struct Outcome {
     std::string out, err;
-    int status = -1;    // the exit status when the process exited, else -1
-    int killed_by = 0;  // the signal that killed the process, else 0
+    int status = -1;   // the exit status when the process exited, else -1
+    int killed_by = 0; // the signal that killed the process, else 0
     std::chrono::milliseconds elapsed{0};
     bool timed_out = false;
 };

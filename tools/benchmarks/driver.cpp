@@ -62,8 +62,7 @@ void hold_memfds(pid_t pid, std::vector<int> &held, std::vector<ino_t> &inodes) 
             continue;
         int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         struct stat st {};
-        if (fd < 0 || ::fstat(fd, &st) < 0 ||
-            std::find(inodes.begin(), inodes.end(), st.st_ino) != inodes.end()) {
+        if (fd < 0 || ::fstat(fd, &st) < 0 || std::find(inodes.begin(), inodes.end(), st.st_ino) != inodes.end()) {
             if (fd >= 0)
                 ::close(fd);
             continue;

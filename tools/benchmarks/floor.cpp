@@ -54,8 +54,7 @@ constexpr std::uint64_t gdt = 0x1000, pml4 = 0x2000, pdpt = 0x3000, pd = 0x4000;
 constexpr std::uint64_t dtb = 0x8'0000, dtb_size = 0x8'0000;
 constexpr unsigned long tss = 0xfffb'd000;
 
-constexpr std::uint16_t null_port = 0x80, com1_thr = 0x3f8, com1_lsr = 0x3fd, debug_exit = 0xf4,
-                        power_off = 0x604;
+constexpr std::uint16_t null_port = 0x80, com1_thr = 0x3f8, com1_lsr = 0x3fd, debug_exit = 0xf4, power_off = 0x604;
 constexpr std::uint8_t lsr_thr_empty = 0x20;
 
 // linux/kvm.h's kvm_cpuid2 ends in a flexible array that C++ sizes wrongly,
@@ -185,7 +184,7 @@ void enter_long_mode(int kvm, int vcpu, std::uint64_t entry) {
     sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = flat_segment(0x10, 0x3, false);
     sregs.cr0 = 0x8001'0033; // PG, WP, NE, ET, MP, PE
     sregs.cr3 = pml4;
-    sregs.cr4 = 0x620; // OSXMMEXCPT, OSFXSR, PAE
+    sregs.cr4 = 0x620;  // OSXMMEXCPT, OSFXSR, PAE
     sregs.efer = 0x500; // LMA, LME
     kvm_ioctl(vcpu, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
 

@@ -36,8 +36,7 @@ struct RealModeVm {
     kvm_run *run = nullptr;
 
     // `irqchip`: also create KVM's in-kernel PIC/IOAPIC/LAPIC, as strata does.
-    RealModeVm(std::size_t ram_size, std::span<const std::uint8_t> code, std::uint16_t entry,
-               bool irqchip = false) {
+    RealModeVm(std::size_t ram_size, std::span<const std::uint8_t> code, std::uint16_t entry, bool irqchip = false) {
         int kvm = check(::open("/dev/kvm", O_RDWR | O_CLOEXEC), "/dev/kvm");
         int vm = check(::ioctl(kvm, KVM_CREATE_VM, 0), "KVM_CREATE_VM");
         // Intel without unrestricted guest runs real mode through a TSS; harmless elsewhere.
@@ -45,8 +44,8 @@ struct RealModeVm {
         if (irqchip)
             check(::ioctl(vm, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
 
-        void *ram = ::mmap(nullptr, ram_size, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void *ram =
+            ::mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (ram == MAP_FAILED)
             die("mmap guest RAM");
         std::memcpy(static_cast<std::uint8_t *>(ram) + entry, code.data(), code.size());

@@ -102,8 +102,7 @@ int main(int argc, char **argv) {
     job.depth = static_cast<unsigned>(number(argv[4], "DEPTH"));
     job.total = number(argv[5], "TOTAL");
     const unsigned reps = argc == 7 ? static_cast<unsigned>(number(argv[6], "REPS")) : 3;
-    if (job.size == 0 || job.size > (1u << 30) || job.depth == 0 || job.depth > 4096 || job.total == 0 ||
-        reps == 0) {
+    if (job.size == 0 || job.size > (1u << 30) || job.depth == 0 || job.depth > 4096 || job.total == 0 || reps == 0) {
         std::fprintf(stderr, "bench-uring: SIZE, DEPTH, TOTAL and REPS must be positive (and sane)\n");
         return 2;
     }

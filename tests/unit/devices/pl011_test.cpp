@@ -56,7 +56,7 @@ TEST_F(Pl011Test, ReceiveInterruptFollowsMaskAndData) {
     uart.receive(in);
     ASSERT_EQ(irq.levels, std::vector<bool>{true});
     EXPECT_EQ(rd(uart, 0x040), 0x50u & (1u << 4)); // MIS shows RX
-    rd(uart, 0x000);                                 // draining the FIFO drops the line
+    rd(uart, 0x000);                               // draining the FIFO drops the line
     EXPECT_EQ(irq.levels, (std::vector<bool>{true, false}));
 }
 

@@ -87,9 +87,7 @@ TEST_F(Serial, DataReadyClearsWhenTheLastByteIsRead) {
     EXPECT_EQ(get(lsr), 0x60);
 }
 
-TEST_F(Serial, RbrReadsZeroWhenNothingWasReceived) {
-    EXPECT_EQ(get(rbr_thr_dll), 0x00);
-}
+TEST_F(Serial, RbrReadsZeroWhenNothingWasReceived) { EXPECT_EQ(get(rbr_thr_dll), 0x00); }
 
 TEST_F(Serial, FcrBitOneClearsTheReceiveFifo) {
     receive("abc");
@@ -173,9 +171,7 @@ TEST_F(Serial, AWideReadCoversConsecutiveRegisters) {
 
 // --- IIR and the interrupt line -----------------------------------------------
 
-TEST_F(Serial, IirReportsNoInterruptAtReset) {
-    EXPECT_EQ(get(iir_fcr), 0x01);
-}
+TEST_F(Serial, IirReportsNoInterruptAtReset) { EXPECT_EQ(get(iir_fcr), 0x01); }
 
 TEST_F(Serial, IirReportsFifosEnabledAfterFcrBitZero) {
     set(iir_fcr, 0x01);

@@ -14,8 +14,7 @@ namespace {
 
 using Cells = std::vector<std::uint32_t>;
 
-std::vector<std::uint8_t> dtb_of(const MachineSpec &spec, unsigned limit = 48,
-                                 const BootConfig &boot = boot_config()) {
+std::vector<std::uint8_t> dtb_of(const MachineSpec &spec, unsigned limit = 48, const BootConfig &boot = boot_config()) {
     return build(plan(spec, host(limit)), boot);
 }
 
@@ -55,15 +54,9 @@ void expect_golden(const MachineSpec &spec, const std::string &file) {
     EXPECT_EQ(out.dts, read_file(path)) << "golden file " << path;
 }
 
-TEST(DtbGolden, X86TwoBanksTwoCpusInitrdAndVirtio) {
-    expect_golden(golden_x86(), "x86_64.dts");
-}
-TEST(DtbGolden, Aarch64GicV3El2GuestWithInitrd) {
-    expect_golden(golden_arm_v3_el2(), "aarch64-gicv3-el2.dts");
-}
-TEST(DtbGolden, Aarch64GicV2AtAnExplicitRamBase) {
-    expect_golden(golden_arm_v2(), "aarch64-gicv2.dts");
-}
+TEST(DtbGolden, X86TwoBanksTwoCpusInitrdAndVirtio) { expect_golden(golden_x86(), "x86_64.dts"); }
+TEST(DtbGolden, Aarch64GicV3El2GuestWithInitrd) { expect_golden(golden_arm_v3_el2(), "aarch64-gicv3-el2.dts"); }
+TEST(DtbGolden, Aarch64GicV2AtAnExplicitRamBase) { expect_golden(golden_arm_v2(), "aarch64-gicv2.dts"); }
 
 // ---- both architectures
 
@@ -142,8 +135,7 @@ TEST(DtbX86, VirtioNodesCarryTheirGsiUnderTheIoapic) {
     EXPECT_EQ(cells(dtb, "/virtio_mmio@d0001000", "reg"), (Cells{0, 0xD000'1000, 0, 0x1000}));
     EXPECT_EQ(cells(dtb, "/virtio_mmio@d0001000", "interrupts"), Cells{6});
     EXPECT_EQ(cells(dtb, "/interrupt-controller@fec00000", "#interrupt-cells"), Cells{1});
-    EXPECT_EQ(cells(dtb, "/", "interrupt-parent"),
-              cells(dtb, "/interrupt-controller@fec00000", "phandle"));
+    EXPECT_EQ(cells(dtb, "/", "interrupt-parent"), cells(dtb, "/interrupt-controller@fec00000", "phandle"));
 }
 
 // ---- aarch64
@@ -190,14 +182,12 @@ TEST(DtbArm, GicV3HasDistributorAndRedistributorsAndTheMaintenancePpiAtEl2) {
     EXPECT_EQ(cells(plain, "/interrupt-controller@8000000", "reg"),
               (Cells{0, 0x0800'0000, 0, 0x1'0000, 0, 0x080A'0000, 0, 3 * 0x2'0000}));
     EXPECT_TRUE(cells(plain, "/interrupt-controller@8000000", "interrupts").empty());
-    EXPECT_EQ(cells(dtb_of(golden_arm_v3_el2()), "/interrupt-controller@8000000", "interrupts"),
-              (Cells{1, 9, 4}));
+    EXPECT_EQ(cells(dtb_of(golden_arm_v3_el2()), "/interrupt-controller@8000000", "interrupts"), (Cells{1, 9, 4}));
 }
 
 TEST(DtbArm, GicV2HasACpuInterfaceAndPpisNameTheCpus) {
     const auto dtb = dtb_of(golden_arm_v2());
-    EXPECT_EQ(string_prop(dtb, "/interrupt-controller@8000000", "compatible"),
-              "arm,cortex-a15-gic");
+    EXPECT_EQ(string_prop(dtb, "/interrupt-controller@8000000", "compatible"), "arm,cortex-a15-gic");
     EXPECT_EQ(cells(dtb, "/interrupt-controller@8000000", "reg"),
               (Cells{0, 0x0800'0000, 0, 0x1000, 0, 0x0801'0000, 0, 0x2000}));
     EXPECT_EQ(cells(dtb, "/timer", "interrupts")[2], 0xf04u); // 4 CPUs, level high
@@ -205,16 +195,13 @@ TEST(DtbArm, GicV2HasACpuInterfaceAndPpisNameTheCpus) {
 
 TEST(DtbArm, Pl011HasItsClockAndSpi) {
     const auto dtb = dtb_of(machine(Arch::aarch64, 1 * GiB));
-    EXPECT_EQ(string_prop(dtb, "/serial@9000000", "compatible"),
-              std::string("arm,pl011\0arm,primecell", 23));
+    EXPECT_EQ(string_prop(dtb, "/serial@9000000", "compatible"), std::string("arm,pl011\0arm,primecell", 23));
     EXPECT_EQ(cells(dtb, "/serial@9000000", "interrupts"), (Cells{0, 1, 4}));
     const auto clock = cells(dtb, "/apb-pclk", "phandle");
     ASSERT_EQ(clock.size(), 1u);
     EXPECT_EQ(cells(dtb, "/serial@9000000", "clocks"), (Cells{clock[0], clock[0]}));
-    EXPECT_EQ(string_prop(dtb, "/serial@9000000", "clock-names"),
-              std::string("uartclk\0apb_pclk", 16));
-    EXPECT_EQ(string_prop(dtb, "/rtc@9010000", "compatible"),
-              std::string("arm,pl031\0arm,primecell", 23));
+    EXPECT_EQ(string_prop(dtb, "/serial@9000000", "clock-names"), std::string("uartclk\0apb_pclk", 16));
+    EXPECT_EQ(string_prop(dtb, "/rtc@9010000", "compatible"), std::string("arm,pl031\0arm,primecell", 23));
     EXPECT_EQ(cells(dtb, "/rtc@9010000", "interrupts"), (Cells{0, 2, 4}));
 }
 

@@ -31,13 +31,10 @@ std::string hex(std::uint64_t v) {
 }
 
 std::string describe_case(const MachineSpec &s, const std::string &request, unsigned limit) {
-    return std::string(name(s.arch)) +
-           (s.arch == Arch::aarch64 ? s.gic == GicVersion::v3 ? " gicv3" : " gicv2" : "") +
-           (s.el2 ? " el2" : "") + " ram=" + hex(s.ram_size) +
-           (s.ram_base ? " base=" + hex(*s.ram_base) : "") + " cpus=" + std::to_string(s.cpus) +
-           " virtio=" + std::to_string(s.virtio.size()) +
-           " initrd=" + std::to_string(s.initrd_size) + " --ipa-bits " + request +
-           " limit=" + std::to_string(limit);
+    return std::string(name(s.arch)) + (s.arch == Arch::aarch64 ? s.gic == GicVersion::v3 ? " gicv3" : " gicv2" : "") +
+           (s.el2 ? " el2" : "") + " ram=" + hex(s.ram_size) + (s.ram_base ? " base=" + hex(*s.ram_base) : "") +
+           " cpus=" + std::to_string(s.cpus) + " virtio=" + std::to_string(s.virtio.size()) +
+           " initrd=" + std::to_string(s.initrd_size) + " --ipa-bits " + request + " limit=" + std::to_string(limit);
 }
 
 // ---- the oracle
@@ -50,29 +47,23 @@ std::uint64_t expected_top(const MachineSpec &s) {
     return s.ram_base.value_or(1 * GiB) + s.ram_size; // all devices lie below 1 GiB
 }
 
-unsigned need_bits(std::uint64_t top) {
-    return std::max(32u, static_cast<unsigned>(std::bit_width(top - 1)));
-}
+unsigned need_bits(std::uint64_t top) { return std::max(32u, static_cast<unsigned>(std::bit_width(top - 1))); }
 
 bool spec_fits_controllers(const MachineSpec &s) {
-    return s.cpus >= 1 && s.cpus <= max_cpus(s.arch, s.gic) &&
-           s.virtio.size() <= max_virtio(s.arch);
+    return s.cpus >= 1 && s.cpus <= max_cpus(s.arch, s.gic) && s.virtio.size() <= max_virtio(s.arch);
 }
 
 // The window the request gets, or nullopt when the map cannot fit it.
 std::optional<unsigned> expected_window(const MachineSpec &s, unsigned limit) {
     const unsigned need = need_bits(expected_top(s));
     switch (s.ipa.kind) {
-    case IpaRequest::Kind::automatic:
-        return need <= limit ? std::optional(need) : std::nullopt;
-    case IpaRequest::Kind::max:
-        return need <= limit ? std::optional(limit) : std::nullopt;
+    case IpaRequest::Kind::automatic: return need <= limit ? std::optional(need) : std::nullopt;
+    case IpaRequest::Kind::max: return need <= limit ? std::optional(limit) : std::nullopt;
     case IpaRequest::Kind::exact: {
         const unsigned n = s.ipa.bits;
         return n >= 32 && n <= limit && need <= n ? std::optional(n) : std::nullopt;
     }
-    case IpaRequest::Kind::legacy:
-        return limit >= 40 && need <= 40 ? std::optional(40u) : std::nullopt;
+    case IpaRequest::Kind::legacy: return limit >= 40 && need <= 40 ? std::optional(40u) : std::nullopt;
     }
     return std::nullopt;
 }
@@ -80,17 +71,14 @@ std::optional<unsigned> expected_window(const MachineSpec &s, unsigned limit) {
 // The start of the one sentence each failure must produce.
 std::string expected_message_start(const MachineSpec &s, unsigned limit) {
     const unsigned need = need_bits(expected_top(s));
-    const std::string needs = "the memory map needs " + std::to_string(need) +
-                              " bits (its highest address is " + hex(expected_top(s) - 1) +
-                              ") but ";
+    const std::string needs = "the memory map needs " + std::to_string(need) + " bits (its highest address is " +
+                              hex(expected_top(s) - 1) + ") but ";
     const std::string lim = s.arch == Arch::aarch64 ? "IPA limit" : "physical address limit";
-    const std::string over_host = s.ram_base ? "RAM of "
-                                             : needs + "this host's " + lim + " is " +
-                                                   std::to_string(limit) + " bits: use --mem ";
+    const std::string over_host =
+        s.ram_base ? "RAM of " : needs + "this host's " + lim + " is " + std::to_string(limit) + " bits: use --mem ";
     switch (s.ipa.kind) {
     case IpaRequest::Kind::automatic:
-    case IpaRequest::Kind::max:
-        return over_host;
+    case IpaRequest::Kind::max: return over_host;
     case IpaRequest::Kind::exact: {
         const std::string asked = "--ipa-bits " + std::to_string(s.ipa.bits);
         if (s.ipa.bits < 32)
@@ -115,8 +103,7 @@ void expect_map_invariants(const MachineSpec &s, const Layout &l, unsigned windo
     for (const auto &bank : l.ram)
         ram_total += bank.size;
     EXPECT_EQ(ram_total, s.ram_size);
-    EXPECT_TRUE(std::is_sorted(l.ram.begin(), l.ram.end(),
-                               [](auto &a, auto &b) { return a.base < b.base; }));
+    EXPECT_TRUE(std::is_sorted(l.ram.begin(), l.ram.end(), [](auto &a, auto &b) { return a.base < b.base; }));
 
     std::vector<Region> placed, inside;
     for (const auto &r : l.regions) {
@@ -125,13 +112,11 @@ void expect_map_invariants(const MachineSpec &s, const Layout &l, unsigned windo
         (r.kind == RegionKind::in_ram ? inside : placed).push_back(r);
     }
     for (std::size_t i = 1; i < placed.size(); ++i)
-        EXPECT_LE(placed[i - 1].end(), placed[i].base)
-            << placed[i - 1].name << " overlaps " << placed[i].name;
+        EXPECT_LE(placed[i - 1].end(), placed[i].base) << placed[i - 1].name << " overlaps " << placed[i].name;
     for (std::size_t i = 0; i < inside.size(); ++i) {
         const auto &r = inside[i];
-        EXPECT_TRUE(
-            std::any_of(l.ram.begin(), l.ram.end(),
-                        [&](const Region &b) { return b.base <= r.base && r.end() <= b.end(); }))
+        EXPECT_TRUE(std::any_of(l.ram.begin(), l.ram.end(),
+                                [&](const Region &b) { return b.base <= r.base && r.end() <= b.end(); }))
             << r.name << " is not inside one RAM bank";
         for (std::size_t j = i + 1; j < inside.size(); ++j)
             EXPECT_TRUE(r.end() <= inside[j].base || inside[j].end() <= r.base)
@@ -143,8 +128,7 @@ void expect_map_invariants(const MachineSpec &s, const Layout &l, unsigned windo
 
 // Every reg of the root's children (2 address + 2 size cells) below 2^N, and
 // the memory nodes adding up to the RAM asked for.
-void expect_dtb_invariants(const MachineSpec &s, const Layout &l,
-                           const std::vector<std::uint8_t> &dtb) {
+void expect_dtb_invariants(const MachineSpec &s, const Layout &l, const std::vector<std::uint8_t> &dtb) {
     ASSERT_EQ(fdt_check_full(dtb.data(), dtb.size()), 0);
     const void *fdt = dtb.data();
     std::uint64_t memory = 0;
@@ -156,10 +140,8 @@ void expect_dtb_invariants(const MachineSpec &s, const Layout &l,
             continue;
         ASSERT_EQ(len % 16, 0) << fdt_get_name(fdt, node, nullptr);
         for (int i = 0; i < len / 4; i += 4) {
-            const std::uint64_t base =
-                std::uint64_t{fdt32_to_cpu(reg[i])} << 32 | fdt32_to_cpu(reg[i + 1]);
-            const std::uint64_t size =
-                std::uint64_t{fdt32_to_cpu(reg[i + 2])} << 32 | fdt32_to_cpu(reg[i + 3]);
+            const std::uint64_t base = std::uint64_t{fdt32_to_cpu(reg[i])} << 32 | fdt32_to_cpu(reg[i + 1]);
+            const std::uint64_t size = std::uint64_t{fdt32_to_cpu(reg[i + 2])} << 32 | fdt32_to_cpu(reg[i + 3]);
             EXPECT_LE(base + size, 1ull << l.ipa_bits) << fdt_get_name(fdt, node, nullptr);
             if (std::string_view(fdt_get_name(fdt, node, nullptr)).starts_with("memory@"))
                 memory += size;
@@ -196,15 +178,12 @@ struct Machine {
 
 std::vector<MachineSpec> machines() {
     const std::vector<Machine> kinds{
-        {Arch::x86_64, GicVersion::v3, false, std::nullopt},
-        {Arch::aarch64, GicVersion::v3, false, std::nullopt},
-        {Arch::aarch64, GicVersion::v2, false, std::nullopt},
-        {Arch::aarch64, GicVersion::v3, true, std::nullopt},
+        {Arch::x86_64, GicVersion::v3, false, std::nullopt},  {Arch::aarch64, GicVersion::v3, false, std::nullopt},
+        {Arch::aarch64, GicVersion::v2, false, std::nullopt}, {Arch::aarch64, GicVersion::v3, true, std::nullopt},
         {Arch::aarch64, GicVersion::v3, false, 8 * GiB},
     };
-    const std::vector<std::uint64_t> rams{16 * MiB,          1 * GiB,    3 * GiB,
-                                          3 * GiB + 2 * MiB, 4 * GiB,    64 * GiB,
-                                          255 * GiB,         1023 * GiB, 1024 * GiB};
+    const std::vector<std::uint64_t> rams{16 * MiB, 1 * GiB,   3 * GiB,    3 * GiB + 2 * MiB, 4 * GiB,
+                                          64 * GiB, 255 * GiB, 1023 * GiB, 1024 * GiB};
     std::vector<MachineSpec> out;
     for (const auto &k : kinds) {
         const unsigned top_cpus = max_cpus(k.arch, k.gic);
@@ -223,8 +202,7 @@ std::vector<MachineSpec> machines() {
     return out;
 }
 
-const std::vector<std::string> kRequests{"auto", "max", "0",  "31", "32",
-                                         "36",   "40",  "44", "48", "52"};
+const std::vector<std::string> kRequests{"auto", "max", "0", "31", "32", "36", "40", "44", "48", "52"};
 
 TEST(PlanMatrix, PlansExactlyWhenTheMapFitsAndKeepsEveryInvariant) {
     unsigned planned = 0, refused = 0;
@@ -240,12 +218,10 @@ TEST(PlanMatrix, PlansExactlyWhenTheMapFitsAndKeepsEveryInvariant) {
                     ++planned;
                     ASSERT_TRUE(controllers && window) << "planned a map that cannot fit";
                     EXPECT_EQ(l.ipa_bits, *window);
-                    EXPECT_EQ(l.vm_type_bits,
-                              s.arch == Arch::x86_64 || request == "0" ? 0u : *window);
+                    EXPECT_EQ(l.vm_type_bits, s.arch == Arch::x86_64 || request == "0" ? 0u : *window);
                     expect_map_invariants(s, l, *window);
                     if (request == "auto") {
-                        EXPECT_TRUE(l.ipa_bits == 32 || expected_top(s) > 1ull << (l.ipa_bits - 1))
-                            << "not minimal";
+                        EXPECT_TRUE(l.ipa_bits == 32 || expected_top(s) > 1ull << (l.ipa_bits - 1)) << "not minimal";
                     }
                 } catch (const PlanError &e) {
                     ++refused;
@@ -256,8 +232,7 @@ TEST(PlanMatrix, PlansExactlyWhenTheMapFitsAndKeepsEveryInvariant) {
                         continue;
                     }
                     EXPECT_EQ(what.rfind(expected_message_start(s, limit), 0), 0u) << what;
-                    EXPECT_EQ(std::count(what.begin(), what.end(), ':'), 1)
-                        << "one sentence, one way out: " << what;
+                    EXPECT_EQ(std::count(what.begin(), what.end(), ':'), 1) << "one sentence, one way out: " << what;
                     if (limit == 40 || limit == 36)
                         expect_largest_mem(s, limit, what);
                 }

@@ -143,8 +143,7 @@ TEST(PlanX86, RamBaseIsRefused) {
 }
 
 TEST(PlanX86, LessThan16MiBOfRamIsRefused) {
-    EXPECT_EQ(error_of(x86(15 * MiB), host(48)),
-              "--mem 15M is below the smallest RAM of 16M: use --mem 16M or more");
+    EXPECT_EQ(error_of(x86(15 * MiB), host(48)), "--mem 15M is below the smallest RAM of 16M: use --mem 16M or more");
 }
 
 TEST(PlanX86, MoreVirtioDevicesThanGsisIsRefused) {
@@ -164,8 +163,7 @@ TEST(PlanX86, MapAboveTheHostLimitNamesBothNumbersAndTheLargestRamThatFits) {
 TEST(PlanX86, El2IsRefused) {
     MachineSpec s = x86(128 * MiB);
     s.el2 = true;
-    EXPECT_EQ(error_of(s, host(48)),
-              "--el2 (a guest hypervisor) is an aarch64 feature: drop --el2 on x86_64");
+    EXPECT_EQ(error_of(s, host(48)), "--el2 (a guest hypervisor) is an aarch64 feature: drop --el2 on x86_64");
 }
 
 // ---- aarch64 map
@@ -251,8 +249,7 @@ TEST(PlanArm, El2NeedsGicV3) {
     MachineSpec s = arm(1 * GiB);
     s.el2 = true;
     s.gic = GicVersion::v2;
-    EXPECT_EQ(error_of(s, host(40)),
-              "--el2 guests need KVM's GICv3 but --gic v2 was asked for: use --gic v3");
+    EXPECT_EQ(error_of(s, host(40)), "--el2 guests need KVM's GICv3 but --gic v2 was asked for: use --gic v3");
 }
 
 TEST(PlanArm, ExplicitRamBaseAbove4GiBIsOneContiguousBank) {
@@ -268,8 +265,7 @@ TEST(PlanArm, ExplicitRamBaseAbove4GiBIsOneContiguousBank) {
 TEST(PlanArm, MisalignedRamBaseIsRefused) {
     MachineSpec s = arm(1 * GiB);
     s.ram_base = 0x4010'0000;
-    EXPECT_EQ(error_of(s, host(40)),
-              "--ram-base 0x40100000 is not 2M aligned: use --ram-base 0x40000000");
+    EXPECT_EQ(error_of(s, host(40)), "--ram-base 0x40100000 is not 2M aligned: use --ram-base 0x40000000");
 }
 
 TEST(PlanArm, RamBaseInTheDeviceWindowIsRefused) {
@@ -393,22 +389,18 @@ TEST(PlanText, DescribeListsEveryRegionAndTheWindow) {
 TEST(PlanText, JsonCarriesTheSameContent) {
     const Layout l = plan(arm(1 * GiB, 1, 1), host(40));
     const std::string json = to_json(l);
-    EXPECT_EQ(
-        json.rfind("{\"arch\": \"aarch64\", \"cpus\": 1, \"gic\": \"v3\", \"el2\": false, "
-                   "\"ipa_bits\": 32, "
-                   "\"vm_type_bits\": 32, \"ipa_reason\": \"smallest window that holds the map\", "
-                   "\"pa_range\": 40, \"pa_range_set\": false, "
-                   "\"host\": {\"ipa_limit\": 40, \"pa_range\": 40}, \"regions\": [",
-                   0),
-        0u);
-    EXPECT_NE(
-        json.find(
-            "{\"name\": \"ram0\", \"kind\": \"ram\", \"base\": 1073741824, \"size\": 1073741824, "
-            "\"end\": 2147483648}"),
-        std::string::npos);
-    EXPECT_NE(
-        json.find("{\"name\": \"virtio0\", \"kind\": \"blk\", \"base\": 167772160, \"irq\": 16}"),
-        std::string::npos);
+    EXPECT_EQ(json.rfind("{\"arch\": \"aarch64\", \"cpus\": 1, \"gic\": \"v3\", \"el2\": false, "
+                         "\"ipa_bits\": 32, "
+                         "\"vm_type_bits\": 32, \"ipa_reason\": \"smallest window that holds the map\", "
+                         "\"pa_range\": 40, \"pa_range_set\": false, "
+                         "\"host\": {\"ipa_limit\": 40, \"pa_range\": 40}, \"regions\": [",
+                         0),
+              0u);
+    EXPECT_NE(json.find("{\"name\": \"ram0\", \"kind\": \"ram\", \"base\": 1073741824, \"size\": 1073741824, "
+                        "\"end\": 2147483648}"),
+              std::string::npos);
+    EXPECT_NE(json.find("{\"name\": \"virtio0\", \"kind\": \"blk\", \"base\": 167772160, \"irq\": 16}"),
+              std::string::npos);
 }
 
 // --pa-range: the PARange the guest reads is a number apart from the window.

@@ -21,12 +21,11 @@ std::vector<MachineSpec> representative() {
     MachineSpec v2 = machine(Arch::aarch64, 256 * MiB, 4, 1);
     v2.gic = GicVersion::v2;
     v2.ram_base = 8 * GiB;
-    return {x86, el2, v2, machine(Arch::aarch64, 1 * TiB, 123, 32),
-            machine(Arch::x86_64, 1 * TiB, 64, 18)};
+    return {x86, el2, v2, machine(Arch::aarch64, 1 * TiB, 123, 32), machine(Arch::x86_64, 1 * TiB, 64, 18)};
 }
 
 class ReaderAgrees : public ::testing::TestWithParam<MachineSpec> {
-  protected:
+protected:
     void SetUp() override {
         layout = plan(GetParam(), host(52));
         dtb = build(layout, boot_config());
@@ -52,8 +51,7 @@ TEST_P(ReaderAgrees, OnEveryPropertyOfEveryNode) {
             const void *theirs = fdtr_getprop(fdt, path, name, &their_len);
             ASSERT_NE(theirs, nullptr) << path << " " << name;
             ASSERT_EQ(their_len, len) << path << " " << name;
-            EXPECT_EQ(std::memcmp(theirs, value, static_cast<std::size_t>(len)), 0)
-                << path << " " << name;
+            EXPECT_EQ(std::memcmp(theirs, value, static_cast<std::size_t>(len)), 0) << path << " " << name;
             ++compared;
         }
     }

@@ -14,7 +14,7 @@ namespace {
 
 // A temporary file removed when the test is done with it.
 class TempFile {
-  public:
+public:
     TempFile() {
         int fd = mkstemp(path_.data());
         if (fd < 0)
@@ -26,7 +26,7 @@ class TempFile {
     TempFile &operator=(const TempFile &) = delete;
     const std::string &path() const { return path_; }
 
-  private:
+private:
     std::string path_ = "/tmp/strata-fdt-test-XXXXXX";
 };
 
@@ -43,8 +43,7 @@ Dtc decompile(const std::vector<std::uint8_t> &dtb) {
     TempFile in, err;
     {
         std::ofstream out(in.path(), std::ios::binary);
-        out.write(reinterpret_cast<const char *>(dtb.data()),
-                  static_cast<std::streamsize>(dtb.size()));
+        out.write(reinterpret_cast<const char *>(dtb.data()), static_cast<std::streamsize>(dtb.size()));
     }
     const std::string cmd = "dtc -I dtb -O dts " + in.path() + " 2>" + err.path();
     Dtc result;
@@ -64,8 +63,7 @@ bool node_exists(const std::vector<std::uint8_t> &dtb, const char *path) {
     return fdt_path_offset(dtb.data(), path) >= 0;
 }
 
-std::vector<std::uint8_t> bytes_prop(const std::vector<std::uint8_t> &dtb, const char *path,
-                                     const char *prop) {
+std::vector<std::uint8_t> bytes_prop(const std::vector<std::uint8_t> &dtb, const char *path, const char *prop) {
     const int node = fdt_path_offset(dtb.data(), path);
     if (node < 0)
         return {};
@@ -76,20 +74,18 @@ std::vector<std::uint8_t> bytes_prop(const std::vector<std::uint8_t> &dtb, const
     return {p, p + len};
 }
 
-std::vector<std::uint32_t> cells(const std::vector<std::uint8_t> &dtb, const char *path,
-                                 const char *prop) {
+std::vector<std::uint32_t> cells(const std::vector<std::uint8_t> &dtb, const char *path, const char *prop) {
     const auto raw = bytes_prop(dtb, path, prop);
     std::vector<std::uint32_t> out;
     for (std::size_t i = 0; i + 4 <= raw.size(); i += 4)
-        out.push_back(std::uint32_t{raw[i]} << 24 | std::uint32_t{raw[i + 1]} << 16 |
-                      std::uint32_t{raw[i + 2]} << 8 | raw[i + 3]);
+        out.push_back(std::uint32_t{raw[i]} << 24 | std::uint32_t{raw[i + 1]} << 16 | std::uint32_t{raw[i + 2]} << 8 |
+                      raw[i + 3]);
     return out;
 }
 
 std::string string_prop(const std::vector<std::uint8_t> &dtb, const char *path, const char *prop) {
     const auto raw = bytes_prop(dtb, path, prop);
-    return std::string(reinterpret_cast<const char *>(raw.data()),
-                       raw.empty() ? 0 : raw.size() - 1);
+    return std::string(reinterpret_cast<const char *>(raw.data()), raw.empty() ? 0 : raw.size() - 1);
 }
 
 } // namespace strata::fdt::test

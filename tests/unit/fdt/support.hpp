@@ -23,9 +23,7 @@ inline MachineSpec machine(Arch arch, std::uint64_t ram, unsigned cpus = 1, unsi
     return s;
 }
 
-inline HostCaps host(unsigned limit) {
-    return HostCaps{limit, limit};
-}
+inline HostCaps host(unsigned limit) { return HostCaps{limit, limit}; }
 
 // The seeds of every test DTB, so the bytes never change.
 inline BootConfig boot_config() {
@@ -50,10 +48,8 @@ std::string read_file(const std::string &path);
 // libfdt reads of a built DTB. cells() is empty and string_prop() "" where
 // the node or property is missing; node_exists() tells the two apart.
 bool node_exists(const std::vector<std::uint8_t> &dtb, const char *path);
-std::vector<std::uint32_t> cells(const std::vector<std::uint8_t> &dtb, const char *path,
-                                 const char *prop);
+std::vector<std::uint32_t> cells(const std::vector<std::uint8_t> &dtb, const char *path, const char *prop);
 std::string string_prop(const std::vector<std::uint8_t> &dtb, const char *path, const char *prop);
-std::vector<std::uint8_t> bytes_prop(const std::vector<std::uint8_t> &dtb, const char *path,
-                                     const char *prop);
+std::vector<std::uint8_t> bytes_prop(const std::vector<std::uint8_t> &dtb, const char *path, const char *prop);
 
 } // namespace strata::fdt::test

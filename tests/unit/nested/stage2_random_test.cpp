@@ -67,18 +67,13 @@ public:
                 return Fault{FaultKind::translation, level};
             const Entry &e = it->second;
             switch (e.kind) {
-            case Entry::Kind::table:
-                continue;
+            case Entry::Kind::table: continue;
             case Entry::Kind::junk:
             case Entry::Kind::reserved:
-            case Entry::Kind::bad_block:
-                return Fault{FaultKind::translation, level};
-            case Entry::Kind::table_outside_ram:
-                return Fault{FaultKind::walk_outside_ram, level + 1};
-            case Entry::Kind::table_beyond_ps:
-                return Fault{FaultKind::address_size, level};
-            case Entry::Kind::leaf:
-                break;
+            case Entry::Kind::bad_block: return Fault{FaultKind::translation, level};
+            case Entry::Kind::table_outside_ram: return Fault{FaultKind::walk_outside_ram, level + 1};
+            case Entry::Kind::table_beyond_ps: return Fault{FaultKind::address_size, level};
+            case Entry::Kind::leaf: break;
             }
             if (e.oa >= (std::uint64_t{1} << s_.output_bits))
                 return Fault{FaultKind::address_size, level};
@@ -192,7 +187,8 @@ void populate(const Scenario &s, TableBuilder &b, Reference &ref, Random &rng, s
         const unsigned shift = s.shift(level);
         const std::uint64_t size = std::uint64_t{1} << shift;
         unsigned span = std::min(s.input_bits, shift + (rng.chance(70) ? 4 : s.gbits - 3));
-        std::uint64_t ipa = (centres[rng.below(centres.size())] + rng.bits(span)) & ((std::uint64_t{1} << s.input_bits) - 1);
+        std::uint64_t ipa =
+            (centres[rng.below(centres.size())] + rng.bits(span)) & ((std::uint64_t{1} << s.input_bits) - 1);
         ipa &= ~(size - 1);
 
         // Skip what would overlap: a non-table above, or anything in the slot.
@@ -221,23 +217,14 @@ void populate(const Scenario &s, TableBuilder &b, Reference &ref, Random &rng, s
                                       (level < 3 ? bits_mask(16, shift - 1) : 0));
             break;
         }
-        case K::junk:
-            desc = rng.next() & ~std::uint64_t{1};
-            break;
+        case K::junk: desc = rng.next() & ~std::uint64_t{1}; break;
         case K::reserved:
             desc = (rng.bits(48) & ~((std::uint64_t{1} << s.gbits) - 1)) | std::uint64_t{1} << 10 | 0b01;
             break;
-        case K::bad_block:
-            desc = leaf_desc(rng.bits(48) & ~(size - 1), level, S2Perm::read_write);
-            break;
-        case K::table_outside_ram:
-            desc = table_desc(outside_ram);
-            break;
-        case K::table_beyond_ps:
-            desc = table_desc(std::uint64_t{1} << s.output_bits);
-            break;
-        case K::table:
-            break;
+        case K::bad_block: desc = leaf_desc(rng.bits(48) & ~(size - 1), level, S2Perm::read_write); break;
+        case K::table_outside_ram: desc = table_desc(outside_ram); break;
+        case K::table_beyond_ps: desc = table_desc(std::uint64_t{1} << s.output_bits); break;
+        case K::table: break;
         }
         ASSERT_TRUE(b.put(ipa, level, desc)) << "arena exhausted";
         for (unsigned l = s.start_level; l < level; ++l)
@@ -265,8 +252,8 @@ std::uint64_t random_ipa(const Scenario &s, const Reference &ref, const std::vec
 std::string describe(const WalkResult &r) {
     if (r)
         return "output 0x" + (std::ostringstream() << std::hex << r->output.value).str() + " level " +
-               std::to_string(r->level) + " size 0x" + (std::ostringstream() << std::hex << r->size).str() +
-               " perms " + std::to_string(static_cast<int>(r->perms));
+               std::to_string(r->level) + " size 0x" + (std::ostringstream() << std::hex << r->size).str() + " perms " +
+               std::to_string(static_cast<int>(r->perms));
     return std::string(name(r.error().kind)) + " fault at level " + std::to_string(r.error().level);
 }
 
@@ -300,8 +287,8 @@ TEST(Stage2Random, WalkerMatchesTheReferenceModel) {
         ASSERT_EQ(config->start_entries, b.start_entries()) << "scenario " << n;
 
         const std::string where = "scenario " + std::to_string(n) + " (granule 2^" + std::to_string(s.gbits) +
-                                  ", T0SZ " + std::to_string(s.t0sz) + ", SL0 " + std::to_string(s.sl0) +
-                                  ", PS " + std::to_string(s.ps) + ")";
+                                  ", T0SZ " + std::to_string(s.t0sz) + ", SL0 " + std::to_string(s.sl0) + ", PS " +
+                                  std::to_string(s.ps) + ")";
         for (int p = 0; p < probes; ++p) {
             std::uint64_t ipa = random_ipa(s, ref, centres, rng);
             Access access = rng.chance(50) ? Access::read : Access::write;

@@ -18,8 +18,8 @@ namespace strata::nested {
 
 void PrintTo(const Fault &f, std::ostream *os) { *os << name(f.kind) << " fault at level " << f.level; }
 void PrintTo(const Translation &t, std::ostream *os) {
-    *os << std::hex << "0x" << t.output.value << std::dec << " level " << t.level << " size 0x" << std::hex
-        << t.size << std::dec << " perms " << int{static_cast<std::uint8_t>(t.perms)};
+    *os << std::hex << "0x" << t.output.value << std::dec << " level " << t.level << " size 0x" << std::hex << t.size
+        << std::dec << " perms " << int{static_cast<std::uint8_t>(t.perms)};
 }
 void PrintTo(const MappedRange &r, std::ostream *os) {
     *os << std::hex << "[0x" << r.input << " -> 0x" << r.output.value << ", 0x" << r.size << "]" << std::dec
@@ -204,8 +204,8 @@ TEST_F(Stage2, InconsistentRegistersFaultEveryAccessAtLevel0) {
                               {GuestAddress{0x5000}, 3, 4 * KiB, S2Perm::read_write}));
     for (std::uint64_t vtcr : {make_vtcr(Granule::k4, 32, 3), make_vtcr(Granule::k4, 32, 2),
                                make_vtcr(Granule::k4, 40, 0), good.vtcr | 0b11 << 14})
-        EXPECT_TRUE(faults_with(walk_stage2(memory, {vtcr, good.vttbr}, 48, 0x1000, Access::read),
-                                FaultKind::translation, 0))
+        EXPECT_TRUE(
+            faults_with(walk_stage2(memory, {vtcr, good.vttbr}, 48, 0x1000, Access::read), FaultKind::translation, 0))
             << std::hex << vtcr;
 }
 
@@ -226,10 +226,10 @@ TEST_P(Stage2Maps, TranslatesToTheOutputPlusTheOffset) {
     const MapCase &c = GetParam();
     auto b = builder(c.granule, c.t0sz, c.sl0);
     ASSERT_TRUE(b.map(c.ipa, c.oa, c.level));
-    EXPECT_TRUE(translates_to(walk(b, c.ipa + c.offset),
-                              {GuestAddress{c.oa + c.offset}, c.level, c.size, S2Perm::read_write}));
-    EXPECT_TRUE(translates_to(walk(b, c.ipa, Access::write),
-                              {GuestAddress{c.oa}, c.level, c.size, S2Perm::read_write}));
+    EXPECT_TRUE(
+        translates_to(walk(b, c.ipa + c.offset), {GuestAddress{c.oa + c.offset}, c.level, c.size, S2Perm::read_write}));
+    EXPECT_TRUE(
+        translates_to(walk(b, c.ipa, Access::write), {GuestAddress{c.oa}, c.level, c.size, S2Perm::read_write}));
     EXPECT_TRUE(translates_to(walk(b, c.ipa + c.size - 1),
                               {GuestAddress{c.oa + c.size - 1}, c.level, c.size, S2Perm::read_write}));
 }
@@ -240,32 +240,24 @@ INSTANTIATE_TEST_SUITE_P(
         MapCase{"k4_t0sz32_l1_page", Granule::k4, 32, 1, 0x1234'5000, 0x9'8765'4000, 3, 4 * KiB, 0xabc},
         MapCase{"k4_t0sz32_l1_block_2m", Granule::k4, 32, 1, 0x4020'0000, 0x1'0040'0000, 2, 2 * MiB, 0x12345},
         MapCase{"k4_t0sz32_l1_block_1g", Granule::k4, 32, 1, 0x8000'0000, 0x40'0000'0000, 1, GiB, 0x1234'5678},
-        MapCase{"k4_t0sz32_l2start_page_in_fourth_table", Granule::k4, 32, 0, 0xffff'f000, 0x7000, 3, 4 * KiB,
-                0xff8},
-        MapCase{"k4_t0sz32_l2start_block_2m", Granule::k4, 32, 0, 0xc020'0000, 0x2'0000'0000, 2, 2 * MiB,
-                0x1f'fff0},
+        MapCase{"k4_t0sz32_l2start_page_in_fourth_table", Granule::k4, 32, 0, 0xffff'f000, 0x7000, 3, 4 * KiB, 0xff8},
+        MapCase{"k4_t0sz32_l2start_block_2m", Granule::k4, 32, 0, 0xc020'0000, 0x2'0000'0000, 2, 2 * MiB, 0x1f'fff0},
         MapCase{"k4_t0sz24_l1_page_in_second_table", Granule::k4, 24, 1, 0xff'ffff'f000, 0x1000, 3, 4 * KiB, 1},
         MapCase{"k4_t0sz24_l1_block_1g", Granule::k4, 24, 1, 0x80'0000'0000, 0xc000'0000, 1, GiB, 0x3fff'0000},
         MapCase{"k4_t0sz16_l0_page", Granule::k4, 16, 2, 0xffff'ffff'f000, 0xffff'ffff'f000, 3, 4 * KiB, 0x10},
         MapCase{"k4_t0sz16_l0_block_2m", Granule::k4, 16, 2, 0x8000'0020'0000, 0x20'0000, 2, 2 * MiB, 0x100},
         MapCase{"k16_t0sz28_l2_page", Granule::k16, 28, 1, 0xf'ffff'c000, 0x1'2345'c000, 3, 16 * KiB, 0x3abc},
-        MapCase{"k16_t0sz28_l2_block_32m", Granule::k16, 28, 1, 0x200'0000, 0x8'0200'0000, 2, 32 * MiB,
-                0x1ff'0000},
-        MapCase{"k16_t0sz16_l1_page_in_second_table", Granule::k16, 16, 2, 0xffff'ffff'c000, 0x4000, 3,
-                16 * KiB, 4},
-        MapCase{"k16_t0sz17_l1_block_32m", Granule::k16, 17, 2, 0x7fff'fe00'0000, 0x600'0000, 2, 32 * MiB,
-                0x123'4567},
-        MapCase{"k16_t0sz36_l3start_page", Granule::k16, 36, 0, 0xfff'c000, 0xab'cdef'c000, 3, 16 * KiB,
-                0x3fff},
+        MapCase{"k16_t0sz28_l2_block_32m", Granule::k16, 28, 1, 0x200'0000, 0x8'0200'0000, 2, 32 * MiB, 0x1ff'0000},
+        MapCase{"k16_t0sz16_l1_page_in_second_table", Granule::k16, 16, 2, 0xffff'ffff'c000, 0x4000, 3, 16 * KiB, 4},
+        MapCase{"k16_t0sz17_l1_block_32m", Granule::k16, 17, 2, 0x7fff'fe00'0000, 0x600'0000, 2, 32 * MiB, 0x123'4567},
+        MapCase{"k16_t0sz36_l3start_page", Granule::k16, 36, 0, 0xfff'c000, 0xab'cdef'c000, 3, 16 * KiB, 0x3fff},
         MapCase{"k64_t0sz22_l2_page", Granule::k64, 22, 1, 0x3ff'ffff'0000, 0x1'0000, 3, 64 * KiB, 0xfffe},
         MapCase{"k64_t0sz22_l2_block_512m", Granule::k64, 22, 1, 0x2000'0000, 0xfff'e000'0000, 2, 512 * MiB,
                 0x1234'5678},
-        MapCase{"k64_t0sz34_l3start_page_in_second_table", Granule::k64, 34, 0, 0x3fff'0000, 0x5'0000, 3,
-                64 * KiB, 8},
+        MapCase{"k64_t0sz34_l3start_page_in_second_table", Granule::k64, 34, 0, 0x3fff'0000, 0x5'0000, 3, 64 * KiB, 8},
         MapCase{"k64_t0sz34_l2start_block_512m", Granule::k64, 34, 1, 0x2000'0000, 0x4000'0000, 2, 512 * MiB,
                 0x1fff'0000},
-        MapCase{"k64_t0sz16_l1start_page", Granule::k64, 16, 2, 0x8000'1234'0000, 0x7777'0000, 3, 64 * KiB,
-                0x5555}),
+        MapCase{"k64_t0sz16_l1start_page", Granule::k64, 16, 2, 0x8000'1234'0000, 0x7777'0000, 3, 64 * KiB, 0x5555}),
     [](const ::testing::TestParamInfo<MapCase> &p) { return std::string(p.param.name); });
 
 TEST_F(Stage2, BlockIgnoresBitsBelowItsOutputAlignment) {
@@ -420,8 +412,8 @@ TEST_F(Stage2, WriteToReadOnlyIsAPermissionFault) {
 TEST_F(Stage2, ReadOfWriteOnlyIsAPermissionFault) {
     auto b = builder(Granule::k4, 32, 1);
     ASSERT_TRUE(b.map(0x20'0000, 0x60'0000, 2, S2Perm::write_only));
-    EXPECT_TRUE(translates_to(walk(b, 0x20'0010, Access::write),
-                              {GuestAddress{0x60'0010}, 2, 2 * MiB, S2Perm::write_only}));
+    EXPECT_TRUE(
+        translates_to(walk(b, 0x20'0010, Access::write), {GuestAddress{0x60'0010}, 2, 2 * MiB, S2Perm::write_only}));
     EXPECT_TRUE(faults_with(walk(b, 0x20'0010), FaultKind::permission, 2));
 }
 
@@ -502,8 +494,7 @@ TEST_F(Stage2, ComposePassesStage2FaultsThrough) {
     auto r = compose(memory, b.config(), 0x1000, Access::write, 40);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error(), (Fault{FaultKind::permission, 3}));
-    EXPECT_EQ(compose(memory, b.config(), 0x2000'0000, Access::read, 40).error(),
-              (Fault{FaultKind::translation, 2}));
+    EXPECT_EQ(compose(memory, b.config(), 0x2000'0000, Access::read, 40).error(), (Fault{FaultKind::translation, 2}));
 }
 
 // --- enumerate_stage2(): the dump for --trace-s2 ---------------------------
@@ -604,8 +595,8 @@ TEST_F(Stage2, EnumerateCountsTablesOutsideRam) {
     ASSERT_TRUE(b.map(0x4000'0000, 0x4000'0000, 1));
     auto map = enumerate_stage2(memory, b.config());
     EXPECT_EQ(map.unreadable_tables, 1u);
-    EXPECT_EQ(map.ranges, (std::vector<MappedRange>{{0x4000'0000, GuestAddress{0x4000'0000}, GiB,
-                                                      S2Perm::read_write}}));
+    EXPECT_EQ(map.ranges,
+              (std::vector<MappedRange>{{0x4000'0000, GuestAddress{0x4000'0000}, GiB, S2Perm::read_write}}));
 }
 
 } // namespace

@@ -12,9 +12,7 @@
 
 namespace strata::nested::testing {
 
-constexpr std::uint64_t tg0_bits(Granule g) {
-    return g == Granule::k4 ? 0b00 : g == Granule::k64 ? 0b01 : 0b10;
-}
+constexpr std::uint64_t tg0_bits(Granule g) { return g == Granule::k4 ? 0b00 : g == Granule::k64 ? 0b01 : 0b10; }
 
 constexpr std::uint64_t make_vtcr(Granule g, unsigned t0sz, unsigned sl0, unsigned ps = 0b101) {
     return std::uint64_t{t0sz} | std::uint64_t{sl0} << 6 | tg0_bits(g) << 14 | std::uint64_t{ps} << 16;
@@ -30,8 +28,8 @@ constexpr std::uint64_t table_desc(std::uint64_t next) { return next | 0b11u; }
 
 class TableBuilder {
 public:
-    TableBuilder(const GuestMemory &memory, GuestAddress arena, std::uint64_t arena_size, Granule g,
-                 unsigned t0sz, unsigned sl0, unsigned ps = 0b101)
+    TableBuilder(const GuestMemory &memory, GuestAddress arena, std::uint64_t arena_size, Granule g, unsigned t0sz,
+                 unsigned sl0, unsigned ps = 0b101)
         : memory_(memory), granule_(g), t0sz_(t0sz), sl0_(sl0), ps_(ps), next_(arena.value),
           end_(arena.value + arena_size) {
         start_level_ = g == Granule::k4 ? 2 - sl0 : 3 - sl0;

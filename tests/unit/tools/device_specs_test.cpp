@@ -68,17 +68,13 @@ TEST(NetSpecTest, ParsesExplicitMac) {
     EXPECT_EQ(spec.mac, (std::array<std::uint8_t, 6>{0x02, 0x00, 0x00, 0xab, 0xcd, 0xef}));
 }
 
-TEST(NetSpecTest, MissingTapIsUserError) {
-    EXPECT_THROW(parse_net_spec("mac=02:00:00:00:00:01", 0), UserError);
-}
+TEST(NetSpecTest, MissingTapIsUserError) { EXPECT_THROW(parse_net_spec("mac=02:00:00:00:00:01", 0), UserError); }
 
 TEST(NetSpecTest, EmptyTextIsUserError) { EXPECT_THROW(parse_net_spec("", 0), UserError); }
 
 TEST(NetSpecTest, EmptyTapNameIsUserError) { EXPECT_THROW(parse_net_spec("tap=", 0), UserError); }
 
-TEST(NetSpecTest, TapNameOf16BytesIsUserError) {
-    EXPECT_THROW(parse_net_spec("tap=abcdefghijklmnop", 0), UserError);
-}
+TEST(NetSpecTest, TapNameOf16BytesIsUserError) { EXPECT_THROW(parse_net_spec("tap=abcdefghijklmnop", 0), UserError); }
 
 TEST(NetSpecTest, TapNameOf15BytesIsAccepted) {
     EXPECT_EQ(parse_net_spec("tap=abcdefghijklmno", 0).tap, "abcdefghijklmno");
@@ -86,7 +82,9 @@ TEST(NetSpecTest, TapNameOf15BytesIsAccepted) {
 
 TEST(NetSpecTest, UnknownOptionIsUserError) { EXPECT_THROW(parse_net_spec("tap=tap0,queues=2", 0), UserError); }
 
-TEST(NetSpecTest, MalformedMacIsUserError) { EXPECT_THROW(parse_net_spec("tap=tap0,mac=52:54:00:12:34", 0), UserError); }
+TEST(NetSpecTest, MalformedMacIsUserError) {
+    EXPECT_THROW(parse_net_spec("tap=tap0,mac=52:54:00:12:34", 0), UserError);
+}
 
 TEST(NetSpecTest, MacWithTrailingTextIsUserError) {
     EXPECT_THROW(parse_net_spec("tap=tap0,mac=52:54:00:12:34:56:78", 0), UserError);

@@ -61,12 +61,8 @@ TEST(ParseSize, LowercaseUnitsAreAccepted) {
     EXPECT_EQ(parse_size("64k", "mem"), 64ull << 10);
     EXPECT_EQ(parse_size("1gib", "mem"), 1ull << 30);
 }
-TEST(ParseSize, TheLargestByteCountIsAccepted) {
-    EXPECT_EQ(parse_size("18446744073709551615", "mem"), UINT64_MAX);
-}
-TEST(ParseSize, TheLargestTerabyteCountIsAccepted) {
-    EXPECT_EQ(parse_size("16777215T", "mem"), 16777215ull << 40);
-}
+TEST(ParseSize, TheLargestByteCountIsAccepted) { EXPECT_EQ(parse_size("18446744073709551615", "mem"), UINT64_MAX); }
+TEST(ParseSize, TheLargestTerabyteCountIsAccepted) { EXPECT_EQ(parse_size("16777215T", "mem"), 16777215ull << 40); }
 
 TEST(ParseSizeError, EmptyIsRejected) {
     EXPECT_EQ(user_error([] { parse_size("", "mem"); }),
@@ -109,12 +105,10 @@ TEST(ParseSizeError, ZeroWithAUnitIsRejected) {
     EXPECT_EQ(user_error([] { parse_size("0G", "mem"); }), "--mem must be more than 0");
 }
 TEST(ParseSizeError, ANumberPastUint64IsTooLarge) {
-    EXPECT_EQ(user_error([] { parse_size("99999999999999999999", "mem"); }),
-              "--mem 99999999999999999999 is too large");
+    EXPECT_EQ(user_error([] { parse_size("99999999999999999999", "mem"); }), "--mem 99999999999999999999 is too large");
 }
 TEST(ParseSizeError, OnePastUint64IsTooLarge) {
-    EXPECT_EQ(user_error([] { parse_size("18446744073709551616", "mem"); }),
-              "--mem 18446744073709551616 is too large");
+    EXPECT_EQ(user_error([] { parse_size("18446744073709551616", "mem"); }), "--mem 18446744073709551616 is too large");
 }
 TEST(ParseSizeError, AUnitThatOverflowsIsTooLarge) {
     EXPECT_EQ(user_error([] { parse_size("20000000T", "mem"); }), "--mem 20000000T is too large");
@@ -176,9 +170,7 @@ TEST(ParseConsole, Virtio) {
     EXPECT_EQ(spec.kind, Kind::virtio);
     EXPECT_EQ(spec.path, "");
 }
-TEST(ParseConsole, FileKeepsColonsInThePath) {
-    EXPECT_EQ(parse_console("file:a:b").path, "a:b");
-}
+TEST(ParseConsole, FileKeepsColonsInThePath) { EXPECT_EQ(parse_console("file:a:b").path, "a:b"); }
 // The list of accepted kinds grows with the devices; the sentence's start and
 // the echo of what was given are what these tests hold fixed.
 TEST(ParseConsoleError, FileWithoutAPathIsRejected) {
@@ -224,23 +216,16 @@ TEST(Parse, HelpIsSeen) {
 }
 TEST(Parse, VersionIsSeen) { EXPECT_TRUE(parse_args({"--version"}).version); }
 
-TEST(ParseError, AnUnknownFlagIsAUserErrorNamingIt) {
-    EXPECT_TRUE(contains(parse_error({"--bogus"}), "--bogus"));
-}
-TEST(ParseError, AFlagWithoutItsValueIsAUserErrorNamingIt) {
-    EXPECT_TRUE(contains(parse_error({"--mem"}), "--mem"));
-}
-TEST(ParseError, AFlagGivenTwiceIsAUserError) {
-    EXPECT_TRUE(contains(parse_error({"--mem=1G", "--mem=2G"}), "mem"));
-}
+TEST(ParseError, AnUnknownFlagIsAUserErrorNamingIt) { EXPECT_TRUE(contains(parse_error({"--bogus"}), "--bogus")); }
+TEST(ParseError, AFlagWithoutItsValueIsAUserErrorNamingIt) { EXPECT_TRUE(contains(parse_error({"--mem"}), "--mem")); }
+TEST(ParseError, AFlagGivenTwiceIsAUserError) { EXPECT_TRUE(contains(parse_error({"--mem=1G", "--mem=2G"}), "mem")); }
 
 // A config file in the test's temporary directory, removed afterwards.
 class ParseConfig : public ::testing::Test {
 protected:
     void write(const std::string &text) { std::ofstream(path) << text; }
     void TearDown() override { std::remove(path.c_str()); }
-    const std::string path =
-        ::testing::TempDir() + "strata-options-test-" + std::to_string(::getpid()) + ".ini";
+    const std::string path = ::testing::TempDir() + "strata-options-test-" + std::to_string(::getpid()) + ".ini";
 };
 
 TEST_F(ParseConfig, ValuesComeFromTheFile) {

@@ -221,8 +221,8 @@ TEST_F(QueueTest, ChainThatLoopsFaults) {
 
 TEST_F(QueueTest, ChainOfQueueSizeLinksIsAccepted) {
     for (std::uint16_t i = 0; i < 16; ++i)
-        rings.set_desc(i, {data_base, 1, static_cast<std::uint16_t>(i < 15 ? d_next : 0),
-                           static_cast<std::uint16_t>(i + 1)});
+        rings.set_desc(
+            i, {data_base, 1, static_cast<std::uint16_t>(i < 15 ? d_next : 0), static_cast<std::uint16_t>(i + 1)});
     rings.publish(0);
 
     auto p = q.pop(memory);
@@ -292,8 +292,8 @@ TEST_F(QueueTest, LengthsAddingUpPast4GiBFault) {
     const std::uint64_t table = ram_base + 0x40000;
     rings.set_desc(0, {table, 16u * links, d_indirect, 0});
     for (std::uint16_t i = 0; i < links; ++i)
-        rings.set_indirect(table, i, {ram_base, static_cast<std::uint32_t>(ram_size), d_next,
-                                      static_cast<std::uint16_t>(i + 1)});
+        rings.set_indirect(table, i,
+                           {ram_base, static_cast<std::uint32_t>(ram_size), d_next, static_cast<std::uint16_t>(i + 1)});
     rings.publish(0);
 
     EXPECT_MENTIONS(fault(), "past 4 GiB");
@@ -335,9 +335,7 @@ TEST_F(QueueTest, ZeroLengthDescriptorAddsNoBuffer) {
 
 // --- check(): whether a configuration may be made ready ---
 
-TEST_F(QueueTest, CheckAcceptsAlignedRingsInsideRam) {
-    EXPECT_EQ(q.check(memory), std::nullopt);
-}
+TEST_F(QueueTest, CheckAcceptsAlignedRingsInsideRam) { EXPECT_EQ(q.check(memory), std::nullopt); }
 
 TEST_F(QueueTest, CheckRefusesSizeZero) {
     q.size = 0;
@@ -424,9 +422,7 @@ TEST_F(QueueTest, PushToUsedRingOutsideRamFaults) {
     EXPECT_FALSE(r.notify);
 }
 
-TEST_F(QueueTest, PushWithoutEventIdxNotifies) {
-    EXPECT_TRUE(q.push(memory, 0, 0).notify);
-}
+TEST_F(QueueTest, PushWithoutEventIdxNotifies) { EXPECT_TRUE(q.push(memory, 0, 0).notify); }
 
 TEST_F(QueueTest, PushWithoutEventIdxHonoursNoInterruptFlag) {
     rings.set_avail_flags(1); // VIRTQ_AVAIL_F_NO_INTERRUPT

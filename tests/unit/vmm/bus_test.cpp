@@ -178,9 +178,7 @@ TEST_F(BusFind, OnePastTheEndIsUnclaimed) {
     EXPECT_EQ(hit.offset, 0u);
 }
 
-TEST_F(BusFind, OneBeforeTheBaseIsUnclaimed) {
-    EXPECT_EQ(bus.find(0xfff).device, nullptr);
-}
+TEST_F(BusFind, OneBeforeTheBaseIsUnclaimed) { EXPECT_EQ(bus.find(0xfff).device, nullptr); }
 
 TEST_F(BusFind, AnAccessEndingOnTheLastByteIsClaimed) {
     auto hit = bus.find(0x10fc, 4);
@@ -188,13 +186,9 @@ TEST_F(BusFind, AnAccessEndingOnTheLastByteIsClaimed) {
     EXPECT_EQ(hit.offset, 0xfcu);
 }
 
-TEST_F(BusFind, AnAccessStraddlingTheEndIsUnclaimed) {
-    EXPECT_EQ(bus.find(0x10fd, 4).device, nullptr);
-}
+TEST_F(BusFind, AnAccessStraddlingTheEndIsUnclaimed) { EXPECT_EQ(bus.find(0x10fd, 4).device, nullptr); }
 
-TEST_F(BusFind, AnAccessStraddlingTheBaseIsUnclaimed) {
-    EXPECT_EQ(bus.find(0xffe, 4).device, nullptr);
-}
+TEST_F(BusFind, AnAccessStraddlingTheBaseIsUnclaimed) { EXPECT_EQ(bus.find(0xffe, 4).device, nullptr); }
 
 TEST_F(BusFind, AnAccessAsLargeAsTheRangeIsClaimed) {
     auto hit = bus.find(0x1000, 0x100);
@@ -202,9 +196,7 @@ TEST_F(BusFind, AnAccessAsLargeAsTheRangeIsClaimed) {
     EXPECT_EQ(hit.offset, 0u);
 }
 
-TEST_F(BusFind, AHugeLengthDoesNotWrapIntoAHit) {
-    EXPECT_EQ(bus.find(0x1001, max).device, nullptr);
-}
+TEST_F(BusFind, AHugeLengthDoesNotWrapIntoAHit) { EXPECT_EQ(bus.find(0x1001, max).device, nullptr); }
 
 TEST(BusFindTop, TheLastAddressOfTheAddressSpaceIsFound) {
     Bus bus("mmio");

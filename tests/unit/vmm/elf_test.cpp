@@ -155,9 +155,7 @@ TEST(ElfParse, AcceptsAnAarch64ImageWhenAarch64IsExpected) {
 
 // --- parse: bad files ---------------------------------------------------------
 
-TEST(ElfParseError, EmptyFileIsNotAnElf) {
-    EXPECT_EQ(parse_error({}), "kernel 'vmlinux' is not an ELF file");
-}
+TEST(ElfParseError, EmptyFileIsNotAnElf) { EXPECT_EQ(parse_error({}), "kernel 'vmlinux' is not an ELF file"); }
 
 TEST(ElfParseError, RandomBytesAreNotAnElf) {
     std::vector<std::uint8_t> noise(4096);
@@ -264,8 +262,7 @@ TEST(ElfParseError, ASegmentEndingExactlyAtTheEndOfTheFileIsAccepted) {
 TEST(ElfParseError, FileSizeLargerThanMemorySizeIsRejected) {
     ElfFile f = good_image();
     f.ph[0].p_filesz = 0x11;
-    EXPECT_EQ(parse_error(f.bytes()),
-              "kernel 'vmlinux': segment 0 has a file size larger than its memory size");
+    EXPECT_EQ(parse_error(f.bytes()), "kernel 'vmlinux': segment 0 has a file size larger than its memory size");
 }
 
 TEST(ElfParseError, ASegmentWrappingPastTheEndOfTheAddressSpaceIsRejected) {
@@ -289,8 +286,7 @@ TEST(ElfParseError, AdjacentSegmentsAreAccepted) {
 TEST(ElfParseError, AnEntryPointOutsideEverySegmentIsRejected) {
     ElfFile f = good_image();
     f.eh.e_entry = 0x1010; // one past the text segment
-    EXPECT_EQ(parse_error(f.bytes()),
-              "kernel 'vmlinux' has its entry point 0x1010 outside every loadable segment");
+    EXPECT_EQ(parse_error(f.bytes()), "kernel 'vmlinux' has its entry point 0x1010 outside every loadable segment");
 }
 
 TEST(ElfParseError, AnEntryPointInTheBssIsAccepted) {

@@ -156,9 +156,7 @@ TEST_F(GuestMemorySpan, OnePastTheLastRegionIsOutside) {
     EXPECT_TRUE(is_out_of_range(s.error()));
 }
 
-TEST_F(GuestMemorySpan, OneBeforeTheFirstRegionIsOutside) {
-    EXPECT_FALSE(memory.span(GuestAddress{0xffff}, 1));
-}
+TEST_F(GuestMemorySpan, OneBeforeTheFirstRegionIsOutside) { EXPECT_FALSE(memory.span(GuestAddress{0xffff}, 1)); }
 
 TEST_F(GuestMemorySpan, AWholeRegionIsInside) {
     auto s = memory.span(GuestAddress{0x20000}, kib64);

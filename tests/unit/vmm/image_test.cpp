@@ -1,6 +1,6 @@
 // The arm64 Image loader: format detection, header fields, gzip inflation.
-#include "vmm/load_error.hpp"
 #include "vmm/image.hpp"
+#include "vmm/load_error.hpp"
 
 #include <gtest/gtest.h>
 #include <zlib.h>

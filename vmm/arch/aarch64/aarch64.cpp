@@ -34,7 +34,7 @@ constexpr std::uint64_t reg_esr_el1 = ARM64_SYS_REG(3, 0, 5, 2, 0);
 constexpr std::uint64_t reg_far_el1 = ARM64_SYS_REG(3, 0, 6, 0, 0);
 
 constexpr std::uint32_t psci_reset2_vendor = 0x8000'0000;
-constexpr std::uint32_t vgic_nr_irqs = 128; // SGIs, PPIs and 96 SPIs: the map uses far fewer
+constexpr std::uint32_t vgic_nr_irqs = 128;   // SGIs, PPIs and 96 SPIs: the map uses far fewer
 constexpr unsigned vcpu_feature_el2 = 7;      // KVM_ARM_VCPU_HAS_EL2 (Linux 6.16 uapi)
 constexpr unsigned vcpu_feature_el2_e2h0 = 8; // KVM_ARM_VCPU_HAS_EL2_E2H0
 constexpr long cap_arm_el2 = 240, cap_arm_el2_e2h0 = 241;
@@ -213,8 +213,9 @@ std::string describe_registers(VcpuFd &vcpu) {
 std::vector<std::pair<std::string, std::string>> describe_host(const Kvm &kvm) {
     std::vector<std::pair<std::string, std::string>> facts;
     const fdt::HostCaps caps = host_caps(kvm);
-    facts.emplace_back("ipa_limit_bits", std::to_string(caps.ipa_limit) +
-                                             (kvm.check_extension(KVM_CAP_ARM_VM_IPA_SIZE) > 0 ? "" : " (no capability)"));
+    facts.emplace_back("ipa_limit_bits",
+                       std::to_string(caps.ipa_limit) +
+                           (kvm.check_extension(KVM_CAP_ARM_VM_IPA_SIZE) > 0 ? "" : " (no capability)"));
     facts.emplace_back("cpu_pa_range_bits", std::to_string(caps.pa_range));
     facts.emplace_back("el2_guests", kvm.check_extension(cap_arm_el2) > 0 ? "yes" : "no");
     facts.emplace_back("el2_e2h0_guests", kvm.check_extension(cap_arm_el2_e2h0) > 0 ? "yes" : "no");

@@ -10,7 +10,6 @@
 // when KVM offers them (CPUID 0x80000001 EDX.26), else 2 MiB pages.
 #include "vmm/arch/arch.hpp"
 
-
 #include <cpuid.h>
 #include <elf.h>
 #include <spdlog/spdlog.h>
@@ -29,13 +28,13 @@ constexpr std::uint64_t page = 0x1000;
 using fdt::BootTables;
 
 constexpr std::uint64_t pte_present = 1, pte_write = 2, pte_huge = 0x80;
-constexpr std::uint64_t cr0_pe = 1, cr0_mp = 2, cr0_et = 0x10, cr0_ne = 0x20, cr0_wp = 0x10000,
-                        cr0_pg = 0x8000'0000;
+constexpr std::uint64_t cr0_pe = 1, cr0_mp = 2, cr0_et = 0x10, cr0_ne = 0x20, cr0_wp = 0x10000, cr0_pg = 0x8000'0000;
 constexpr std::uint64_t cr4_pae = 0x20, cr4_osfxsr = 0x200, cr4_osxmmexcpt = 0x400;
 constexpr std::uint64_t efer_lme = 0x100, efer_lma = 0x400;
 
 bool has_1g_pages(const std::vector<kvm_cpuid_entry2> &cpuid) {
-    auto it = std::find_if(cpuid.begin(), cpuid.end(), [](const kvm_cpuid_entry2 &e) { return e.function == 0x8000'0001; });
+    auto it =
+        std::find_if(cpuid.begin(), cpuid.end(), [](const kvm_cpuid_entry2 &e) { return e.function == 0x8000'0001; });
     return it != cpuid.end() && (it->edx & (1u << 26));
 }
 
@@ -58,7 +57,6 @@ kvm_segment segment(std::uint16_t selector, std::uint8_t type, bool code) {
     s.g = 1;
     return s;
 }
-
 
 } // namespace
 
@@ -173,8 +171,7 @@ std::string describe_registers(VcpuFd &vcpu) {
     std::snprintf(buf, sizeof buf,
                   "rip=%#llx rsp=%#llx rflags=%#llx rax=%#llx rdi=%#llx rsi=%#llx cr0=%#llx cr2=%#llx "
                   "cr3=%#llx cr4=%#llx efer=%#llx cs=%#x",
-                  r.rip, r.rsp, r.rflags, r.rax, r.rdi, r.rsi, s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
-                  s.cs.selector);
+                  r.rip, r.rsp, r.rflags, r.rax, r.rdi, r.rsi, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector);
     return buf;
 }
 
