@@ -24,35 +24,31 @@ kvm_run exit_of(std::uint32_t reason) {
 
 ExitAction decide(const kvm_run &run) { return decide_exit(run, std::nullopt); }
 
+// A port-I/O exit whose data KVM put at offset 0x1000 of the kvm_run page.
+kvm_run io_exit(std::uint8_t direction, std::uint8_t size, std::uint16_t port, std::uint32_t count) {
+    auto run = exit_of(KVM_EXIT_IO);
+    run.io.direction = direction;
+    run.io.size = size;
+    run.io.port = port;
+    run.io.count = count;
+    run.io.data_offset = 0x1000;
+    return run;
+}
+
 // --- port I/O and MMIO: dispatched, then resumed -----------------------------
 
 TEST(DecideExit, PortOutIsAWriteOfItsSizeAtItsPort) {
-    auto run = exit_of(KVM_EXIT_IO);
-    run.io.direction = KVM_EXIT_IO_OUT;
-    run.io.size = 4;
-    run.io.port = 0xf4;
-    run.io.count = 1;
-    run.io.data_offset = 0x1000;
+    const auto run = io_exit(KVM_EXIT_IO_OUT, 4, 0xf4, 1);
     EXPECT_EQ(decide(run), ExitAction(PortIo{Direction::write, 0xf4, 4, 1, 0x1000}));
 }
 
 TEST(DecideExit, PortInIsARead) {
-    auto run = exit_of(KVM_EXIT_IO);
-    run.io.direction = KVM_EXIT_IO_IN;
-    run.io.size = 1;
-    run.io.port = 0x3fd;
-    run.io.count = 1;
-    run.io.data_offset = 0x1000;
+    const auto run = io_exit(KVM_EXIT_IO_IN, 1, 0x3fd, 1);
     EXPECT_EQ(decide(run), ExitAction(PortIo{Direction::read, 0x3fd, 1, 1, 0x1000}));
 }
 
 TEST(DecideExit, RepOutsKeepsItsCount) {
-    auto run = exit_of(KVM_EXIT_IO);
-    run.io.direction = KVM_EXIT_IO_OUT;
-    run.io.size = 2;
-    run.io.port = 0x3f8;
-    run.io.count = 16;
-    run.io.data_offset = 0x1000;
+    const auto run = io_exit(KVM_EXIT_IO_OUT, 2, 0x3f8, 16);
     EXPECT_EQ(decide(run), ExitAction(PortIo{Direction::write, 0x3f8, 2, 16, 0x1000}));
 }
 
