@@ -33,16 +33,6 @@ std::string vm_type(const Layout &l) {
 
 std::string_view name(Arch arch) { return arch == Arch::x86_64 ? "x86_64" : "aarch64"; }
 
-std::string_view name(DeviceKind kind) {
-    switch (kind) {
-    case DeviceKind::virtio_console: return "console";
-    case DeviceKind::virtio_blk: return "blk";
-    case DeviceKind::virtio_net: return "net";
-    case DeviceKind::virtio_rng: return "rng";
-    }
-    return "?";
-}
-
 IpaRequest parse_ipa_request(std::string_view text) {
     if (text == "auto")
         return {};
@@ -81,8 +71,8 @@ std::string describe(const Layout &l) {
     if (!l.virtio.empty())
         out += "\n";
     for (const auto &v : l.virtio) {
-        std::snprintf(line, sizeof line, "  %-12s virtio-%-8s %s %u\n", v.window.name.c_str(),
-                      std::string(name(v.kind)).c_str(), l.arch == Arch::x86_64 ? "GSI" : "SPI", v.irq);
+        std::snprintf(line, sizeof line, "  %-12s %-16s type %-3u %s %u\n", v.window.name.c_str(),
+                      v.device.name.c_str(), v.device.type_id, l.arch == Arch::x86_64 ? "GSI" : "SPI", v.irq);
         out += line;
     }
     if (!l.ports.empty())
@@ -124,8 +114,8 @@ std::string to_json(const Layout &l) {
     for (std::size_t i = 0; i < l.virtio.size(); ++i) {
         const VirtioSlot &v = l.virtio[i];
         out += std::string(i ? ", " : "") + "{\"name\": " + text::json_string(v.window.name) +
-               ", \"kind\": " + text::json_string(name(v.kind)) + ", \"base\": " + num(v.window.base) +
-               ", \"irq\": " + num(v.irq) + "}";
+               ", \"device\": " + text::json_string(v.device.name) + ", \"type\": " + num(v.device.type_id) +
+               ", \"base\": " + num(v.window.base) + ", \"irq\": " + num(v.irq) + "}";
     }
     out += "], \"ports\": [";
     for (std::size_t i = 0; i < l.ports.size(); ++i) {

@@ -14,7 +14,6 @@ namespace strata::fdt {
 
 enum class Arch : std::uint8_t { x86_64, aarch64 };
 enum class GicVersion : std::uint8_t { v2, v3 };
-enum class DeviceKind : std::uint8_t { virtio_console, virtio_blk, virtio_net, virtio_rng };
 
 // --ipa-bits auto|max|0|N
 struct IpaRequest {
@@ -23,12 +22,20 @@ struct IpaRequest {
     unsigned bits = 0; // only for exact
 };
 
+// A virtio-mmio slot as the machine asks for it. The planner and the device
+// tree know a slot and its interrupt, never the device model: the virtio
+// type ID (§5) and the device's name only label the slot in reports.
+struct VirtioRequest {
+    std::uint32_t type_id = 0;
+    std::string name; // e.g. "virtio-blk"
+};
+
 struct MachineSpec {
     Arch arch = Arch::x86_64;
     std::uint64_t ram_size = 128ull << 20;
     std::optional<std::uint64_t> ram_base;
     unsigned cpus = 1;
-    std::vector<DeviceKind> virtio; // in slot order
+    std::vector<VirtioRequest> virtio; // in slot order
     GicVersion gic = GicVersion::v3;
     bool el2 = false;
     bool e2h0 = false; // with el2: no VHE in the guest hypervisor
@@ -81,7 +88,7 @@ struct PortRange {
 };
 
 struct VirtioSlot {
-    DeviceKind kind;
+    VirtioRequest device;
     Region window;
     std::uint32_t irq = 0; // GSI on x86_64; SPI number on aarch64 (the DT cell, INTID = 32 + irq)
 };

@@ -144,7 +144,7 @@ void check_spec(const MachineSpec &spec, const HostCaps &host) {
         throw PlanError(std::to_string(spec.virtio.size()) + " virtio devices were asked for but " +
                         std::string(name(spec.arch)) + " has interrupt lines for " + std::to_string(slots) +
                         ": use at most " + std::to_string(slots) +
-                        " (--blk, --net, --rng and --console virtio together)");
+                        " (--device, --blk, --net, --rng and --console virtio together)");
     if (spec.el2 && spec.arch != Arch::aarch64)
         throw PlanError("--el2 (a guest hypervisor) is an aarch64 feature: drop --el2 on x86_64");
     if (spec.el2 && spec.gic != GicVersion::v3)

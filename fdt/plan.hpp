@@ -26,7 +26,6 @@ IpaRequest parse_ipa_request(std::string_view text);
 Arch parse_arch(std::string_view text);
 
 std::string_view name(Arch arch);
-std::string_view name(DeviceKind kind);
 
 // The human table of `strata plan` and the same content as JSON.
 std::string describe(const Layout &layout);

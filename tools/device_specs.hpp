@@ -1,22 +1,36 @@
-// The --blk and --net values: comma-separated options parsed into the specs
-// the devices take. Every mistake is a UserError naming the option.
+// The virtio devices the user asked for: each --device NAME[,key=value...],
+// and the short forms --blk PATH[,ro][,id=NAME] (= --device
+// virtio-blk,path=PATH...), --net SPEC (= virtio-net,SPEC), --rng
+// (= virtio-rng) and --console virtio (= virtio-console), parsed by their
+// device types in the registry. Nothing is opened here.
 #pragma once
 
-#include "devices/virtio/blk.hpp"
-#include "devices/virtio/net.hpp"
+#include "devices/virtio/registry.hpp"
+#include "fdt/layout.hpp"
 
+#include <boost/program_options/variables_map.hpp>
+
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace strata::cli {
 
-// "a,b,,c" -> {"a", "b", "", "c"}; "" -> {""}.
-std::vector<std::string> split_commas(const std::string &text);
+struct RequestedDevice {
+    std::string as_written; // "--blk disk.img,ro", for messages
+    std::string name;       // the device type's name
+    std::unique_ptr<virtio::DeviceConfig> config;
+};
 
-// "PATH[,ro][,id=NAME]"; the id defaults to the file name (20 bytes at most).
-virtio::BlockSpec parse_block_spec(const std::string &text);
+// In slot order: --console virtio, each --blk, each --net, --rng, then each
+// --device as given. A bad option is a UserError naming it as written.
+std::vector<RequestedDevice> requested_devices(const boost::program_options::variables_map &vm,
+                                               const virtio::Registry &registry);
 
-// "tap=NAME[,mac=MAC]"; the default MAC ends in 0x56 + index.
-virtio::NetSpec parse_net_spec(const std::string &text, unsigned index);
+// What the planner needs of them: a slot each, labelled with type ID and name.
+std::vector<fdt::VirtioRequest> virtio_requests(const std::vector<RequestedDevice> &devices);
+
+// The lines of `strata run --help` that list the registered device types.
+std::string describe_device_types(const virtio::Registry &registry);
 
 } // namespace strata::cli

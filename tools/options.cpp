@@ -90,6 +90,7 @@ devices::ConsoleSpec parse_console(const std::string &text) {
 
 po::options_description machine_options() {
     po::options_description d("Machine (shared by run, dtb and plan)");
+    // clang-format off: one option per line
     d.add_options()("arch", po::value<std::string>(), "x86_64 or aarch64 (default: this host's)")(
         "mem", po::value<std::string>()->default_value("128M"), "guest RAM: 512M, 2G or bytes")(
         "ram-base", po::value<std::string>(), "guest-physical RAM base (aarch64; 2 MiB aligned)")(
@@ -102,22 +103,28 @@ po::options_description machine_options() {
         "pa-range", po::value<std::string>(),
         "aarch64: the PARange (bits) the guest reads in ID_AA64MMFR0_EL1; only lowering is possible")(
         "initrd", po::value<std::string>(), "initial ramdisk, placed in RAM and named in /chosen")(
+        "device", po::value<std::vector<std::string>>()->composing(),
+        "a virtio device NAME[,key=value...] (repeatable; the list is in `strata run --help`)")(
         "blk", po::value<std::vector<std::string>>()->composing(),
-        "virtio block device PATH[,ro][,id=NAME] (repeatable)")(
+        "virtio block device PATH[,ro][,id=NAME] (repeatable; = --device virtio-blk,path=PATH...)")(
         "net", po::value<std::vector<std::string>>()->composing(),
-        "virtio net device tap=NAME[,mac=MAC] (repeatable)")("rng", po::bool_switch(), "a virtio entropy device")(
+        "virtio net device tap=NAME[,mac=MAC] (repeatable; = --device virtio-net,...)")(
+        "rng", po::bool_switch(), "a virtio entropy device (= --device virtio-rng)")(
         "console", po::value<std::string>()->default_value("stdio"),
         "stdio, none or file:PATH (the UART), or virtio (a virtio console)")(
         "host-ipa-limit", po::value<std::string>(), "plan for a host with this IPA limit (bits) instead of this one")(
         "host-pa-range", po::value<std::string>(), "plan for a CPU with this PARange (bits) instead of this one");
+    // clang-format on
     return d;
 }
 
 Parsed parse(int argc, const char *const *argv, const po::options_description &desc) {
     po::options_description all = desc;
+    // clang-format off: one option per line
     all.add_options()("config", po::value<std::string>(),
                       "read options from an INI file (same names; the command line wins)")("help,h", "show this help")(
         "version", "show the version");
+    // clang-format on
     Parsed p;
     try {
         po::store(po::command_line_parser(argc, argv).options(all).run(), p.vm);
@@ -137,7 +144,7 @@ Parsed parse(int argc, const char *const *argv, const po::options_description &d
     return p;
 }
 
-fdt::MachineSpec machine_spec(const po::variables_map &vm) {
+fdt::MachineSpec machine_spec(const po::variables_map &vm, std::vector<fdt::VirtioRequest> virtio) {
     fdt::MachineSpec spec;
     spec.arch = vm.count("arch") ? fdt::parse_arch(vm["arch"].as<std::string>()) : arch::host_arch;
     spec.ram_size = parse_size(vm["mem"].as<std::string>(), "mem");
@@ -170,16 +177,7 @@ fdt::MachineSpec machine_spec(const po::variables_map &vm) {
             throw UserError("initrd '" + path + "' is empty");
         spec.initrd_size = static_cast<std::uint64_t>(st.st_size);
     }
-    if (vm.count("console") && vm["console"].as<std::string>() == "virtio")
-        spec.virtio.push_back(fdt::DeviceKind::virtio_console);
-    if (vm.count("blk"))
-        spec.virtio.insert(spec.virtio.end(), vm["blk"].as<std::vector<std::string>>().size(),
-                           fdt::DeviceKind::virtio_blk);
-    if (vm.count("net"))
-        spec.virtio.insert(spec.virtio.end(), vm["net"].as<std::vector<std::string>>().size(),
-                           fdt::DeviceKind::virtio_net);
-    if (vm["rng"].as<bool>())
-        spec.virtio.push_back(fdt::DeviceKind::virtio_rng);
+    spec.virtio = std::move(virtio);
     return spec;
 }
 

@@ -38,8 +38,9 @@ struct Parsed {
 // (INI, same names; the command line wins). Throws UserError.
 Parsed parse(int argc, const char *const *argv, const po::options_description &desc);
 
-// MachineSpec from the parsed machine options (host limits are checked later).
-fdt::MachineSpec machine_spec(const po::variables_map &vm);
+// MachineSpec from the parsed machine options and the virtio slots
+// (requested_devices(), device_specs.hpp); host limits are checked later.
+fdt::MachineSpec machine_spec(const po::variables_map &vm, std::vector<fdt::VirtioRequest> virtio = {});
 
 // What the guest is told beyond the map: --cmdline, and the rng and KASLR
 // seeds from getrandom(2).

@@ -5,6 +5,7 @@
 #include "fdt/plan.hpp"
 #include "fdt/dtb.hpp"
 #include "tools/commands.hpp"
+#include "tools/device_specs.hpp"
 #include "tools/options.hpp"
 #include "tools/user_error.hpp"
 #include "vmm/fd.hpp"
@@ -39,11 +40,12 @@ struct Planned {
     std::string caps_source;
 };
 
-Planned plan_from(int argc, const char *const *argv, const po::options_description &desc) {
+Planned plan_from(int argc, const char *const *argv, const po::options_description &desc,
+                  const virtio::Registry &registry) {
     Planned p{parse(argc, argv, desc), {}, {}};
     if (p.opts.help || p.opts.version)
         return p;
-    const auto spec = machine_spec(p.opts.vm);
+    const auto spec = machine_spec(p.opts.vm, virtio_requests(requested_devices(p.opts.vm, registry)));
     parse_console(p.opts.vm["console"].as<std::string>());
     p.layout = fdt::plan(spec, planning_caps(p.opts.vm, spec, p.caps_source));
     return p;
@@ -80,11 +82,11 @@ void write_atomically(const std::string &path, std::span<const std::uint8_t> byt
 
 } // namespace
 
-int plan_command(int argc, const char *const *argv) {
+int plan_command(int argc, const char *const *argv, const virtio::Registry &registry) {
     po::options_description desc("strata plan");
     desc.add_options()("json", po::bool_switch(), "print JSON instead of a table");
     desc.add(machine_options());
-    const auto p = plan_from(argc, argv, desc);
+    const auto p = plan_from(argc, argv, desc, registry);
     if (p.opts.help) {
         std::cout << plan_usage << '\n' << desc << '\n';
         return 0;
@@ -97,12 +99,14 @@ int plan_command(int argc, const char *const *argv) {
     return 0;
 }
 
-int dtb_command(int argc, const char *const *argv) {
+int dtb_command(int argc, const char *const *argv, const virtio::Registry &registry) {
     po::options_description desc("strata dtb");
+    // clang-format off: one option per line
     desc.add_options()("output,o", po::value<std::string>(), "where to write the DTB (required)")(
         "cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)");
+    // clang-format on
     desc.add(machine_options());
-    const auto p = plan_from(argc, argv, desc);
+    const auto p = plan_from(argc, argv, desc, registry);
     if (p.opts.help) {
         std::cout << dtb_usage << '\n' << desc << '\n';
         return 0;

@@ -6,12 +6,8 @@
 #include "devices/pl011.hpp"
 #include "devices/pl031.hpp"
 #include "devices/serial.hpp"
-#include "devices/virtio/blk.hpp"
-#include "devices/virtio/console.hpp"
 #include "devices/virtio/mmio.hpp"
-#include "devices/virtio/net.hpp"
 #include "devices/virtio/notifier.hpp"
-#include "devices/virtio/rng.hpp"
 #include "fdt/dtb.hpp"
 #include "fdt/plan.hpp"
 #include "nested/trace.hpp"
@@ -67,46 +63,16 @@ std::string gib(std::uint64_t bytes) {
 
 po::options_description run_options() {
     po::options_description d("strata run");
+    // clang-format off: one option per line
     d.add_options()("kernel", po::value<std::string>(), "guest kernel (ELF64); default: the built-in demo guest")(
         "cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)")(
         "log-level", po::value<std::string>()->default_value("warn"), "error, warn, info or debug")(
         "trace-s2", po::bool_switch(),
         "with --el2: when the VM stops, print the guest hypervisor's stage-2 translations, "
         "flagging outputs beyond strata's IPA window");
+    // clang-format on
     d.add(machine_options());
     return d;
-}
-
-// The devices of the virtio slots, in the planner's slot order (console,
-// each --blk, each --net, rng: see machine_spec()).
-std::vector<std::unique_ptr<virtio::Device>>
-make_virtio_devices(boost::asio::io_context &io, const po::variables_map &opts, const fdt::MachineSpec &spec,
-                    devices::HostConsole &console, virtio::Console *&virtio_console) {
-    std::vector<std::unique_ptr<virtio::Device>> out;
-    std::size_t blk = 0, net = 0;
-    for (auto kind : spec.virtio) {
-        switch (kind) {
-        case fdt::DeviceKind::virtio_console: {
-            auto dev =
-                std::make_unique<virtio::Console>([&console](std::span<const std::uint8_t> b) { console.write(b); });
-            virtio_console = dev.get();
-            out.push_back(std::move(dev));
-            break;
-        }
-        case fdt::DeviceKind::virtio_blk:
-            out.push_back(std::make_unique<virtio::Block>(
-                io, parse_block_spec(opts["blk"].as<std::vector<std::string>>().at(blk++))));
-            break;
-        case fdt::DeviceKind::virtio_net: {
-            const auto &text = opts["net"].as<std::vector<std::string>>().at(net);
-            out.push_back(std::make_unique<virtio::Net>(io, parse_net_spec(text, static_cast<unsigned>(net))));
-            ++net;
-            break;
-        }
-        case fdt::DeviceKind::virtio_rng: out.push_back(std::make_unique<virtio::Rng>()); break;
-        }
-    }
-    return out;
 }
 
 // The console UART and the rest of the platform each architecture has:
@@ -160,8 +126,8 @@ struct VirtioSlot {
     VirtioSlot(Vm &vm, boost::asio::io_context &io, const fdt::Layout &layout, std::size_t index,
                virtio::Device &device)
         : irq(vm.irqfd_line(layout.virtio[index].irq)),
-          transport("virtio" + std::to_string(index) + " (" + std::string(fdt::name(layout.virtio[index].kind)) + ")",
-                    device, vm.memory(), *irq, io) {
+          transport("virtio" + std::to_string(index) + " (" + layout.virtio[index].device.name + ")", device,
+                    vm.memory(), *irq, io) {
         const auto &window = layout.virtio[index].window;
         vm.add_mmio(window.name, transport);
         for (std::size_t q = 0; q < device.queues(); ++q)
@@ -230,17 +196,20 @@ Kernel read_kernel(const po::variables_map &vm_opts, const fdt::MachineSpec &spe
     return k;
 }
 
-// Devices open their host files and taps now, so a bad path stops us before
-// any VM exists; a file or tap the user named that cannot be opened is their
+// Devices open their host files, taps and sockets now, so a bad path stops us
+// before any VM exists; one the user named that cannot be opened is their
 // mistake to fix (exit 2), not a host failure.
-std::vector<std::unique_ptr<virtio::Device>> open_devices(boost::asio::io_context &io, const po::variables_map &vm_opts,
-                                                          const fdt::MachineSpec &spec, devices::HostConsole &console,
-                                                          virtio::Console *&virtio_console) {
-    try {
-        return make_virtio_devices(io, vm_opts, spec, console, virtio_console);
-    } catch (const std::system_error &e) {
-        throw UserError(e.what());
+std::vector<std::unique_ptr<virtio::Device>> create_devices(const std::vector<RequestedDevice> &requested,
+                                                            virtio::DeviceContext &context) {
+    std::vector<std::unique_ptr<virtio::Device>> out;
+    for (const auto &d : requested) {
+        try {
+            out.push_back(d.config->create(context));
+        } catch (const std::system_error &e) {
+            throw UserError(d.as_written + ": " + e.what());
+        }
     }
+    return out;
 }
 
 // This host's limits: memory, vCPUs, the interrupt controller, EL2; then the plan.
@@ -298,24 +267,25 @@ void print_stage2(Vm &vm, const fdt::Layout &layout) {
 
 } // namespace
 
-int run_command(int argc, const char *const *argv) {
+int run_command(int argc, const char *const *argv, const virtio::Registry &registry) {
     const auto desc = run_options();
     const auto opts = parse(argc, argv, desc);
     if (opts.help) {
-        std::cout << usage << '\n' << desc << '\n';
+        std::cout << usage << '\n' << desc << '\n' << describe_device_types(registry);
         return 0;
     }
     const auto &vm_opts = opts.vm;
     set_log_level(vm_opts);
-    const auto spec = machine_spec(vm_opts);
+    const auto requested = requested_devices(vm_opts, registry);
+    const auto spec = machine_spec(vm_opts, virtio_requests(requested));
     const auto console_spec = parse_console(vm_opts["console"].as<std::string>());
     check_run_flags(vm_opts, spec);
     auto kernel = read_kernel(vm_opts, spec);
 
     boost::asio::io_context io;
     devices::HostConsole console(console_spec);
-    virtio::Console *virtio_console = nullptr;
-    auto virtio_devices = open_devices(io, vm_opts, spec, console, virtio_console);
+    virtio::DeviceContext device_context{io, console, {}};
+    auto virtio_devices = create_devices(requested, device_context);
 
     Kvm kvm;
     const fdt::Layout layout = plan_on_host(kvm, vm_opts, spec);
@@ -341,13 +311,12 @@ int run_command(int argc, const char *const *argv) {
         }
     });
     RawTerminal raw_terminal;
-    // The virtio console, when there is one, is slot 0 (machine_spec() puts it first).
-    auto *console_transport = virtio_console ? &virtio_slots.front()->transport : nullptr;
+    // Console input goes to the device that claimed it (virtio-console), else the UART.
     console.start_input(
         io,
         [&](std::span<const std::uint8_t> b) {
-            if (virtio_console)
-                virtio_console->receive(*console_transport, b);
+            if (device_context.console_input)
+                device_context.console_input(b);
             else
                 platform.receive(b);
         },

@@ -25,12 +25,14 @@ void Console::notify(Transport &transport, std::size_t queue) {
     }
 }
 
-void Console::receive(Transport &transport, std::span<const std::uint8_t> bytes) {
-    transport.run_locked([&] {
+void Console::receive(std::span<const std::uint8_t> bytes) {
+    if (!transport_)
+        return;
+    transport_->run_locked([&] {
         for (auto b : bytes)
             if (pending_.size() < pending_limit)
                 pending_.push_back(b);
-        fill(transport);
+        fill(*transport_);
     });
 }
 

@@ -20,15 +20,18 @@ public:
     DeviceId id() const override { return DeviceId::console; }
     std::uint64_t features() const override { return 0; }
     std::size_t queues() const override { return 2; }
+    void attached(Transport &transport) override { transport_ = &transport; }
     void notify(Transport &transport, std::size_t queue) override;
 
-    // Console input (from the io_context; takes the transport's lock).
-    void receive(Transport &transport, std::span<const std::uint8_t> bytes);
+    // Console input (from the io_context; takes the transport's lock). Before
+    // the device is attached there is no guest to give it to: dropped.
+    void receive(std::span<const std::uint8_t> bytes);
 
 private:
     void fill(Transport &transport);
 
     Output output_;
+    Transport *transport_ = nullptr;
     std::deque<std::uint8_t> pending_; // typed input not yet delivered
 };
 

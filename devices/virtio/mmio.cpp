@@ -57,7 +57,9 @@ void set_half(std::uint64_t &v, bool high, std::uint32_t half) {
 
 Transport::Transport(std::string name, Device &device, const GuestMemory &memory, IrqLine &irq,
                      boost::asio::io_context &io)
-    : name_(std::move(name)), device_(device), memory_(memory), irq_(irq), io_(io), queues_(device.queues()) {}
+    : name_(std::move(name)), device_(device), memory_(memory), irq_(irq), io_(io), queues_(device.queues()) {
+    device_.attached(*this);
+}
 
 std::uint32_t Transport::status() const {
     std::lock_guard lock(mutex_);

@@ -22,14 +22,14 @@ std::vector<std::uint8_t> dtb_of(const MachineSpec &spec, unsigned limit = 48, c
 
 MachineSpec golden_x86() {
     MachineSpec s = machine(Arch::x86_64, 5 * GiB, 2, 2);
-    s.virtio[1] = DeviceKind::virtio_net;
+    s.virtio[1] = VirtioRequest{1, "virtio-net"};
     s.initrd_size = 1 * MiB;
     return s;
 }
 
 MachineSpec golden_arm_v3_el2() {
     MachineSpec s = machine(Arch::aarch64, 1 * GiB, 2, 2);
-    s.virtio[0] = DeviceKind::virtio_console;
+    s.virtio[0] = VirtioRequest{3, "virtio-console"};
     s.el2 = true;
     s.initrd_size = 4 * MiB;
     return s;

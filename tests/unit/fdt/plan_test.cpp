@@ -149,7 +149,7 @@ TEST(PlanX86, LessThan16MiBOfRamIsRefused) {
 TEST(PlanX86, MoreVirtioDevicesThanGsisIsRefused) {
     EXPECT_EQ(error_of(x86(128 * MiB, 1, 19), host(48)),
               "19 virtio devices were asked for but x86_64 has interrupt lines for 18: use at most "
-              "18 (--blk, --net, --rng and --console virtio together)");
+              "18 (--device, --blk, --net, --rng and --console virtio together)");
     EXPECT_NO_THROW(plan(x86(128 * MiB, 1, 18), host(48)));
 }
 
@@ -216,7 +216,7 @@ TEST(PlanArm, VirtioSlotsUseSpis16AndUp) {
     EXPECT_EQ(l.virtio[31].irq, 47u);
     EXPECT_EQ(error_of(arm(1 * GiB, 1, 33), host(40)),
               "33 virtio devices were asked for but aarch64 has interrupt lines for 32: use at "
-              "most 32 (--blk, --net, --rng and --console virtio together)");
+              "most 32 (--device, --blk, --net, --rng and --console virtio together)");
 }
 
 TEST(PlanArm, GicV3HoldsAsManyVcpusAsItsRedistributorWindow) {
@@ -399,8 +399,9 @@ TEST(PlanText, JsonCarriesTheSameContent) {
     EXPECT_NE(json.find("{\"name\": \"ram0\", \"kind\": \"ram\", \"base\": 1073741824, \"size\": 1073741824, "
                         "\"end\": 2147483648}"),
               std::string::npos);
-    EXPECT_NE(json.find("{\"name\": \"virtio0\", \"kind\": \"blk\", \"base\": 167772160, \"irq\": 16}"),
-              std::string::npos);
+    EXPECT_NE(
+        json.find("{\"name\": \"virtio0\", \"device\": \"virtio-blk\", \"type\": 2, \"base\": 167772160, \"irq\": 16}"),
+        std::string::npos);
 }
 
 // --pa-range: the PARange the guest reads is a number apart from the window.

@@ -19,7 +19,7 @@ inline MachineSpec machine(Arch arch, std::uint64_t ram, unsigned cpus = 1, unsi
     s.arch = arch;
     s.ram_size = ram;
     s.cpus = cpus;
-    s.virtio.assign(virtio, DeviceKind::virtio_blk);
+    s.virtio.assign(virtio, VirtioRequest{2, "virtio-blk"});
     return s;
 }
 

@@ -1,6 +1,9 @@
-// strata::cli: the --blk and --net values and the comma splitter behind them.
+// strata::cli: --device and its short forms, in slot order, with messages
+// that name the option as the user wrote it.
 #include "tools/device_specs.hpp"
 
+#include "devices/virtio/builtin.hpp"
+#include "tools/options.hpp"
 #include "tools/user_error.hpp"
 
 #include <gtest/gtest.h>
@@ -8,90 +11,65 @@
 namespace strata::cli {
 namespace {
 
-TEST(SplitCommas, KeepsEmptyPartsInOrder) {
-    EXPECT_EQ(split_commas("a,b,,c"), (std::vector<std::string>{"a", "b", "", "c"}));
-    EXPECT_EQ(split_commas(""), (std::vector<std::string>{""}));
-    EXPECT_EQ(split_commas("a,"), (std::vector<std::string>{"a", ""}));
+po::variables_map args(std::vector<std::string> words) {
+    words.insert(words.begin(), "run");
+    std::vector<const char *> argv;
+    for (const auto &w : words)
+        argv.push_back(w.c_str());
+    po::options_description desc;
+    desc.add(machine_options());
+    return parse(static_cast<int>(argv.size()), argv.data(), desc).vm;
 }
 
-// --- --blk and --net specs ---
-
-TEST(BlockSpecTest, ParsesPathReadOnlyAndId) {
-    const auto spec = parse_block_spec("a.img,ro,id=disk0");
-
-    EXPECT_EQ(spec.path, "a.img");
-    EXPECT_TRUE(spec.read_only);
-    EXPECT_EQ(spec.id, "disk0");
+std::vector<fdt::VirtioRequest> slots(std::vector<std::string> words) {
+    virtio::Registry registry;
+    virtio::register_builtin_devices(registry);
+    return virtio_requests(requested_devices(args(std::move(words)), registry));
 }
 
-TEST(BlockSpecTest, DefaultsToReadWriteWithFileNameAsId) {
-    const auto spec = parse_block_spec("/var/images/root.img");
-
-    EXPECT_EQ(spec.path, "/var/images/root.img");
-    EXPECT_FALSE(spec.read_only);
-    EXPECT_EQ(spec.id, "root.img");
+std::string error_of(std::vector<std::string> words) {
+    try {
+        slots(std::move(words));
+    } catch (const UserError &e) {
+        return e.what();
+    }
+    return "no error";
 }
 
-TEST(BlockSpecTest, DefaultIdIsCutTo20Bytes) {
-    EXPECT_EQ(parse_block_spec("a-very-long-disk-image-name.img").id, "a-very-long-disk-ima");
+TEST(RequestedDevices, ShortFormsComeFirstInTheirOrderThenEachDevice) {
+    const auto s = slots({"--device", "virtio-rng", "--rng", "--blk", "a.img", "--net", "tap=t0", "--console", "virtio",
+                          "--device", "virtio-blk,path=b.img,ro", "--blk", "c.img"});
+    std::vector<std::string> names;
+    std::vector<std::uint32_t> types;
+    for (const auto &r : s) {
+        names.push_back(r.name);
+        types.push_back(r.type_id);
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"virtio-console", "virtio-blk", "virtio-blk", "virtio-net", "virtio-rng",
+                                               "virtio-rng", "virtio-blk"}));
+    EXPECT_EQ(types, (std::vector<std::uint32_t>{3, 2, 2, 1, 4, 4, 2}));
 }
 
-TEST(BlockSpecTest, EmptyTextIsUserError) { EXPECT_THROW(parse_block_spec(""), UserError); }
+TEST(RequestedDevices, NoDevicesNoSlots) { EXPECT_TRUE(slots({}).empty()); }
 
-TEST(BlockSpecTest, EmptyPathIsUserError) { EXPECT_THROW(parse_block_spec(",ro"), UserError); }
-
-TEST(BlockSpecTest, UnknownOptionIsUserError) { EXPECT_THROW(parse_block_spec("a.img,rw"), UserError); }
-
-TEST(BlockSpecTest, EmptyIdIsUserError) { EXPECT_THROW(parse_block_spec("a.img,id="), UserError); }
-
-TEST(BlockSpecTest, TrailingCommaIsUserError) { EXPECT_THROW(parse_block_spec("a.img,"), UserError); }
-
-TEST(BlockSpecTest, IdLongerThan20BytesIsUserError) {
-    EXPECT_THROW(parse_block_spec("a.img,id=abcdefghijklmnopqrstu"), UserError);
+TEST(RequestedDevices, ErrorsNameTheOptionAsWritten) {
+    EXPECT_EQ(error_of({"--blk", "a.img,rw"}), "--blk a.img,rw: 'rw' is not an option of this device");
+    EXPECT_EQ(error_of({"--blk", ",ro"}), "--blk ,ro: a disk needs path=PATH");
+    EXPECT_EQ(error_of({"--net", "tap=t0,queues=2"}),
+              "--net tap=t0,queues=2: 'queues' is not an option of this device");
+    EXPECT_EQ(error_of({"--device", "virtio-blk"}), "--device virtio-blk: a disk needs path=PATH");
+    EXPECT_EQ(error_of({"--device", "nope"}),
+              "--device nope: there is no device 'nope' (known: virtio-blk, virtio-console, virtio-net, virtio-rng)");
 }
 
-TEST(BlockSpecTest, IdOf20BytesIsAccepted) {
-    EXPECT_EQ(parse_block_spec("a.img,id=abcdefghijklmnopqrst").id, "abcdefghijklmnopqrst");
-}
-
-TEST(NetSpecTest, ParsesTapWithDefaultMacPlusIndex) {
-    const auto spec = parse_net_spec("tap=tap0", 2);
-
-    EXPECT_EQ(spec.tap, "tap0");
-    EXPECT_EQ(spec.mac, (std::array<std::uint8_t, 6>{0x52, 0x54, 0x00, 0x12, 0x34, 0x58}));
-}
-
-TEST(NetSpecTest, ParsesExplicitMac) {
-    const auto spec = parse_net_spec("tap=tap1,mac=02:00:00:ab:cd:ef", 0);
-
-    EXPECT_EQ(spec.tap, "tap1");
-    EXPECT_EQ(spec.mac, (std::array<std::uint8_t, 6>{0x02, 0x00, 0x00, 0xab, 0xcd, 0xef}));
-}
-
-TEST(NetSpecTest, MissingTapIsUserError) { EXPECT_THROW(parse_net_spec("mac=02:00:00:00:00:01", 0), UserError); }
-
-TEST(NetSpecTest, EmptyTextIsUserError) { EXPECT_THROW(parse_net_spec("", 0), UserError); }
-
-TEST(NetSpecTest, EmptyTapNameIsUserError) { EXPECT_THROW(parse_net_spec("tap=", 0), UserError); }
-
-TEST(NetSpecTest, TapNameOf16BytesIsUserError) { EXPECT_THROW(parse_net_spec("tap=abcdefghijklmnop", 0), UserError); }
-
-TEST(NetSpecTest, TapNameOf15BytesIsAccepted) {
-    EXPECT_EQ(parse_net_spec("tap=abcdefghijklmno", 0).tap, "abcdefghijklmno");
-}
-
-TEST(NetSpecTest, UnknownOptionIsUserError) { EXPECT_THROW(parse_net_spec("tap=tap0,queues=2", 0), UserError); }
-
-TEST(NetSpecTest, MalformedMacIsUserError) {
-    EXPECT_THROW(parse_net_spec("tap=tap0,mac=52:54:00:12:34", 0), UserError);
-}
-
-TEST(NetSpecTest, MacWithTrailingTextIsUserError) {
-    EXPECT_THROW(parse_net_spec("tap=tap0,mac=52:54:00:12:34:56:78", 0), UserError);
-}
-
-TEST(NetSpecTest, MulticastMacIsUserError) {
-    EXPECT_THROW(parse_net_spec("tap=tap0,mac=01:00:5e:00:00:01", 0), UserError);
+TEST(RequestedDevices, HelpListsEveryDeviceTypeWithItsOptions) {
+    virtio::Registry registry;
+    virtio::register_builtin_devices(registry);
+    const auto text = describe_device_types(registry);
+    EXPECT_EQ(text.rfind("Devices (--device NAME[,key=value...]):\n", 0), 0u);
+    EXPECT_NE(text.find("\n  virtio-blk      path=PATH[,ro][,id=NAME]: a disk backed by a host file\n"),
+              std::string::npos)
+        << text;
 }
 
 } // namespace

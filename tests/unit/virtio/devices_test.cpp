@@ -93,7 +93,7 @@ protected:
     }
 
     void type(const std::string &text) {
-        console.receive(transport, std::span(reinterpret_cast<const std::uint8_t *>(text.data()), text.size()));
+        console.receive(std::span(reinterpret_cast<const std::uint8_t *>(text.data()), text.size()));
     }
 
     boost::asio::io_context io;
