@@ -14,6 +14,7 @@
 namespace kvmtest {
 
 extern std::string strata_bin, guest_dir;
+extern std::string plugged_bin; // strata with the tests-only devices (tests/plugin)
 
 inline std::string guest(const std::string &name) { return guest_dir + "/" + name; }
 

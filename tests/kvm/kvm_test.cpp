@@ -27,7 +27,7 @@ using strata::test::Outcome;
 using strata::test::slurp;
 
 namespace kvmtest {
-std::string strata_bin, guest_dir;
+std::string strata_bin, guest_dir, plugged_bin;
 } // namespace kvmtest
 
 using namespace kvmtest;
@@ -258,12 +258,13 @@ TEST(Caps, JsonHasTheSameFacts) {
 
 int main(int argc, char **argv) {
     ::testing::InitGoogleTest(&argc, argv);
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: %s STRATA GUEST_DIR\n", argv[0]);
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: %s STRATA GUEST_DIR STRATA_PLUGGED\n", argv[0]);
         return 1;
     }
     strata_bin = argv[1];
     guest_dir = argv[2];
+    plugged_bin = argv[3];
     // Skip only where KVM cannot exist; a /dev/kvm we may not use is a set-up
     // error to fix, not a reason to pass.
     if (::access("/dev/kvm", F_OK) != 0 && errno == ENOENT) {
