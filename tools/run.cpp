@@ -207,6 +207,8 @@ std::vector<std::unique_ptr<virtio::Device>> create_devices(const std::vector<Re
             out.push_back(d.config->create(context));
         } catch (const std::system_error &e) {
             throw UserError(d.as_written + ": " + e.what());
+        } catch (const virtio::CreateError &e) {
+            throw UserError(d.as_written + ": " + e.what());
         }
     }
     return out;

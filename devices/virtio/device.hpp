@@ -51,6 +51,14 @@ public:
     virtual std::uint64_t features() const = 0; // device-type bits; the transport adds the ring bits
     virtual std::size_t queues() const = 0;
     virtual std::span<const std::uint8_t> config() const { return {}; } // read-only config space
+    // The queues are processed outside strata (a vhost-user backend): the
+    // transport then offers only the ring features (INDIRECT_DESC, EVENT_IDX)
+    // that features() includes, never pops a chain, and leaves notify() to
+    // forward the kick; the device raises used-buffer interrupts itself
+    // (Transport::used_buffer_interrupt).
+    virtual bool external_rings() const { return false; }
+    // QueueNumMax: at most Queue::max_size, a power of two.
+    virtual std::uint16_t max_queue_size() const { return Queue::max_size; }
 
     // The transport this device sits behind, once, when the slot is wired
     // (before the guest runs; no lock). Keep it to deliver outside input.

@@ -40,7 +40,8 @@ constexpr std::array<Register, 24> registers{{
 constexpr std::uint32_t magic = 0x7472'6976;  // "virt"
 constexpr std::uint32_t vendor = 0x5354'5241; // "ARTS": strata
 constexpr std::uint64_t config_base = 0x100;
-constexpr std::uint64_t transport_features = f_version_1 | f_event_idx | f_indirect_desc;
+// InterruptStatus bits (§4.2.2).
+constexpr std::uint32_t interrupt_used = 1, interrupt_config = 2;
 constexpr std::size_t warn_limit = 32; // distinct guest mistakes logged per device
 
 const Register *find_register(std::uint64_t offset) {
@@ -119,7 +120,7 @@ void Transport::write(std::uint64_t offset, std::span<const std::uint8_t> data) 
 Queue *Transport::selected() { return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr; }
 
 std::uint32_t Transport::read_register(std::uint64_t offset) {
-    const std::uint64_t offered = device_.features() | transport_features;
+    const std::uint64_t offered = offered_features();
     switch (offset) {
     case 0x000: return magic;
     case 0x004: return 2;
@@ -127,7 +128,7 @@ std::uint32_t Transport::read_register(std::uint64_t offset) {
     case 0x00c: return vendor;
     case 0x010:
         return device_features_sel_ < 2 ? static_cast<std::uint32_t>(offered >> (32 * device_features_sel_)) : 0;
-    case 0x034: return selected() ? Queue::max_size : 0;
+    case 0x034: return selected() ? device_.max_queue_size() : 0;
     case 0x044: return selected() && selected()->ready ? 1 : 0;
     case 0x060: return interrupt_status_;
     case 0x070:
@@ -168,6 +169,9 @@ void Transport::write_register(std::uint64_t offset, std::uint32_t v) {
             q->ready = false;
             return;
         }
+        if (q->size > device_.max_queue_size())
+            return warn("queue " + std::to_string(queue_sel_) + " not made ready: queue size " +
+                        std::to_string(q->size) + " is above QueueNumMax");
         if (auto why = q->check(memory_))
             return warn("queue " + std::to_string(queue_sel_) + " not made ready: " + *why);
         q->event_idx = driver_features_ & f_event_idx;
@@ -198,7 +202,7 @@ void Transport::write_status(std::uint32_t v) {
         return warn("device status went backwards (" + std::to_string(status_) + " to " + std::to_string(v) + ")");
     std::uint32_t next = v & ~status::needs_reset;
     if ((next & status::features_ok) && !(status_ & status::features_ok)) {
-        const std::uint64_t offered = device_.features() | transport_features;
+        const std::uint64_t offered = offered_features();
         if (!(driver_features_ & f_version_1) || (driver_features_ & ~offered)) {
             warn("FEATURES_OK refused: the driver must accept VERSION_1 and only offered features");
             next &= ~status::features_ok;
@@ -257,7 +261,7 @@ void Transport::complete(std::size_t queue, std::uint16_t head, std::uint32_t le
     if (r.fault)
         return needs_reset(*r.fault);
     if (r.notify)
-        interrupt(1);
+        interrupt(interrupt_used);
 }
 
 void Transport::needs_reset(const std::string &why) {
@@ -267,7 +271,13 @@ void Transport::needs_reset(const std::string &why) {
     status_ |= status::needs_reset;
     device_.reset();
     if (status_ & status::driver_ok)
-        interrupt(2); // a configuration change tells the driver to look at Status
+        interrupt(interrupt_config); // a configuration change tells the driver to look at Status
+}
+
+void Transport::used_buffer_interrupt() { interrupt(interrupt_used); }
+
+std::uint64_t Transport::offered_features() const {
+    return device_.features() | f_version_1 | (device_.external_rings() ? 0 : f_event_idx | f_indirect_desc);
 }
 
 void Transport::interrupt(std::uint32_t cause) {

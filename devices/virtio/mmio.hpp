@@ -55,6 +55,10 @@ public:
     std::optional<Chain> pop(std::size_t queue);
     // The guest broke the rules in a way the device cannot go on from.
     void needs_reset(const std::string &why);
+    // What the driver accepted (valid from FEATURES_OK on).
+    std::uint64_t driver_features() const { return driver_features_; }
+    // The device put buffers in a used ring itself (external rings): tell the driver.
+    void used_buffer_interrupt();
     // Bumped on every reset: completions of work started before a reset
     // compare it and drop their result.
     std::uint64_t generation() const { return generation_; }
@@ -73,6 +77,7 @@ private:
     void write_status(std::uint32_t value);
     void reset();
     void interrupt(std::uint32_t cause);
+    std::uint64_t offered_features() const;
     void warn(const std::string &what);
     Queue *selected();
 

@@ -6,8 +6,8 @@
 // A device type turns its options into a DeviceConfig before any VM exists:
 // the options are checked and the virtio type ID is known (the planner needs
 // it for the slot), but nothing is opened. create() then builds the device,
-// opening host files or sockets (std::system_error when it cannot); it runs
-// once, before the VM, on the thread that builds the machine.
+// opening host files or sockets (std::system_error or CreateError when it
+// cannot); it runs once, before the VM, on the thread that builds the machine.
 //
 //   registry.add({"my-dev", "what it does", [](DeviceOptions &o) { ... return config; }});
 //   --device my-dev,size=4,ro   ->  parse(options) -> DeviceConfig -> create(context) -> Device
@@ -32,6 +32,14 @@ namespace strata::virtio {
 // A device's options that cannot be used as given; what() is one sentence
 // naming the option. The composition root adds how the user wrote it.
 class OptionError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A device that cannot be created as configured, for a reason other than a
+// failed host call: a backend that is absent or refuses the handshake.
+// (Failed host calls are std::system_error.)
+class CreateError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };

@@ -41,6 +41,6 @@ TEST(Plugin, ItsOptionsAreCheckedBeforeAnyVm) {
 
 TEST(Plugin, StrataWithoutThePluginDoesNotKnowIt) {
     strata::test::expect_usage_error(run_strata({"run", "--device", "test-echo"}),
-                                     "--device test-echo: there is no device 'test-echo' (known: virtio-blk, "
-                                     "virtio-console, virtio-net, virtio-rng)");
+                                     "--device test-echo: there is no device 'test-echo' (known: vhost-user, "
+                                     "virtio-blk, virtio-console, virtio-net, virtio-rng)");
 }
