@@ -97,9 +97,9 @@ public:
             hand_over(transport);
         } catch (const Error &e) {
             drop_connection();
-            transport.needs_reset(what() + e.what());
+            transport.backend_failed(what() + e.what());
         } catch (const virtio::CreateError &e) {
-            transport.needs_reset(e.what());
+            transport.backend_failed(e.what());
         }
     }
 
@@ -212,7 +212,7 @@ private:
                 const auto n = ::recv(watch_->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
                 if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
                     drop_connection();
-                    return transport_->needs_reset(what() + "it closed the connection");
+                    return transport_->backend_failed(what() + "it closed the connection");
                 }
                 // Bytes a request is about to read: look again a little later.
                 timer_.expires_after(10ms);

@@ -67,11 +67,11 @@ std::uint32_t Transport::status() const {
     return status_;
 }
 
-void Transport::warn(const std::string &what) {
+void Transport::warn(const std::string &what, const char *kind) {
     if (std::find(warned_.begin(), warned_.end(), what) != warned_.end() || warned_.size() >= warn_limit)
         return;
     warned_.push_back(what);
-    spdlog::warn("{}: guest error: {} (logged once)", name_, what);
+    spdlog::warn("{}: {}: {} (logged once)", name_, kind, what);
 }
 
 void Transport::read(std::uint64_t offset, std::span<std::uint8_t> data) {
@@ -264,8 +264,12 @@ void Transport::complete(std::size_t queue, std::uint16_t head, std::uint32_t le
         interrupt(interrupt_used);
 }
 
-void Transport::needs_reset(const std::string &why) {
-    warn(why + "; device needs reset");
+void Transport::needs_reset(const std::string &why) { mark_needs_reset(why, "guest error"); }
+
+void Transport::backend_failed(const std::string &why) { mark_needs_reset(why, "device failure"); }
+
+void Transport::mark_needs_reset(const std::string &why, const char *kind) {
+    warn(why + "; device needs reset", kind);
     if (status_ & status::needs_reset)
         return;
     status_ |= status::needs_reset;

@@ -55,6 +55,9 @@ public:
     std::optional<Chain> pop(std::size_t queue);
     // The guest broke the rules in a way the device cannot go on from.
     void needs_reset(const std::string &why);
+    // What serves the device outside strata failed (a vhost-user backend):
+    // the same DEVICE_NEEDS_RESET, logged as a device failure.
+    void backend_failed(const std::string &why);
     // What the driver accepted (valid from FEATURES_OK on).
     std::uint64_t driver_features() const { return driver_features_; }
     // The device put buffers in a used ring itself (external rings): tell the driver.
@@ -78,7 +81,8 @@ private:
     void reset();
     void interrupt(std::uint32_t cause);
     std::uint64_t offered_features() const;
-    void warn(const std::string &what);
+    void warn(const std::string &what, const char *kind = "guest error");
+    void mark_needs_reset(const std::string &why, const char *kind);
     Queue *selected();
 
     std::string name_;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -52,6 +53,11 @@ public:
         fs::remove(socket_);
     }
     bool ready() const { return pid_ > 0 && fs::exists(socket_); }
+    void kill() {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
     const std::string &socket() const { return socket_; }
 
 private:
@@ -96,6 +102,30 @@ TEST(VhostUserBlk, GuestPatternLandsInTheImageTheDaemonServesAndASecondRunReadsI
         EXPECT_NE(o.out.find("blk0: sector0 0726456483a2c1e0\n"), std::string::npos) << o.out; // byte o: o * 31 + 7
     }
     fs::remove(image);
+}
+
+// The daemon dies while the guest streams reads: strata logs one device
+// failure, marks the device NEEDS_RESET and goes on; the guest (which polls
+// with a timeout) gives up and powers off, and strata exits with its status.
+TEST(VhostUserBlk, ABackendThatDiesMidRunMarksTheDeviceAndStrataGoesOn) {
+    const auto image = temp_path("vu-dies.img");
+    std::ofstream(image, std::ios::binary) << std::string(64 << 20, '\0');
+    StorageDaemon qsd(image, true);
+    ASSERT_TRUE(qsd.ready());
+    auto child = strata::test::spawn({strata_bin, "run", "--kernel", guest("blk-bench"), "--device",
+                                      "vhost-user,socket=" + qsd.socket() + ",type=blk", "--cmdline",
+                                      "op=read size=65536 depth=16 total=1000000000000"});
+    std::this_thread::sleep_for(1500ms); // the guest is streaming reads by now
+    qsd.kill();
+    auto o = strata::test::finish(child, 30s);
+    fs::remove(image);
+    EXPECT_EQ(o.killed_by, 0);
+    EXPECT_EQ(o.status, 3) << o.out << o.err; // blk-bench's exit(1) through the debug-exit port
+    EXPECT_NE(o.out.find("blk-bench: timed out, bytes done: "), std::string::npos) << o.out;
+    const std::string warning = "device failure: vhost-user blk backend at " + qsd.socket() +
+                                ": it closed the connection; device needs reset (logged once)\n";
+    EXPECT_NE(o.err.find(warning), std::string::npos) << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
 }
 
 TEST(VhostUserBlk, NoBackendOnTheSocketIsAUsageErrorBeforeAnyVm) {
