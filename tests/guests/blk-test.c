@@ -3,7 +3,8 @@
  * capacity, GET_ID, then on a read-only disk a refused write and a read of
  * sector 0, on a writable one a pattern written in 4 KiB requests, FLUSH,
  * and read back; finally a read at the capacity, which must fail.
- *   bootargs: seed=<n> (default 1), sectors=<k> (default 64)
+ *   bootargs: seed=<n> (default 1), sectors=<k> (default 64), rounds=<r>
+ *             (default 1: each device is tested r times, reset in between)
  *   pattern:  disk byte o of device i holds (o * 31 + seed + i) & 0xff
  */
 #include "rt.h"
@@ -36,7 +37,7 @@ static struct blk_req_hdr hdr;
 static uint8_t status;
 static uint8_t data[CHUNK_SECTORS * SECTOR] __attribute__((aligned(4096)));
 
-static unsigned long long seed = 1, sectors = 64;
+static unsigned long long seed = 1, sectors = 64, rounds = 1;
 static unsigned cur; /* device index, for messages */
 
 static void prefix(void)
@@ -254,8 +255,10 @@ int main(const void *dtb)
 
     seed = arg(bootargs, "seed", 1);
     sectors = arg(bootargs, "sectors", 64);
+    rounds = arg(bootargs, "rounds", 1);
     for (cur = 0; virtio_find(dtb, VIRTIO_ID_BLK, cur, &dev) == 0; cur++)
-        ok &= test_device(&dev);
+        for (unsigned long long r = 0; r < rounds; r++)
+            ok &= test_device(&dev);
     if (cur == 0) {
         rt_puts("blk-test: no blk device\n");
         rt_exit(1);
