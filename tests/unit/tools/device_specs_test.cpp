@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 namespace strata::cli {
 namespace {
 
@@ -51,6 +54,17 @@ TEST(RequestedDevices, ShortFormsComeFirstInTheirOrderThenEachDevice) {
 }
 
 TEST(RequestedDevices, NoDevicesNoSlots) { EXPECT_TRUE(slots({}).empty()); }
+
+TEST(RequestedDevices, DevicesInAConfigFileComeAfterThoseOnTheCommandLine) {
+    const auto path = (std::filesystem::temp_directory_path() / "strata-device-test.ini").string();
+    std::ofstream(path) << "device = virtio-rng\ndevice = virtio-blk,path=a.img\n";
+    const auto s = slots({"--config", path, "--device", "virtio-net,tap=t0"});
+    std::filesystem::remove(path);
+    ASSERT_EQ(s.size(), 3u);
+    EXPECT_EQ(s[0].name, "virtio-net");
+    EXPECT_EQ(s[1].name, "virtio-rng");
+    EXPECT_EQ(s[2].name, "virtio-blk");
+}
 
 TEST(RequestedDevices, ErrorsNameTheOptionAsWritten) {
     EXPECT_EQ(error_of({"--blk", "a.img,rw"}), "--blk a.img,rw: 'rw' is not an option of this device");
