@@ -2,27 +2,18 @@
 // wrote: Debian's C virtiofsd sharing a fresh temporary directory. The
 // fs-test guest speaks FUSE to it over the request queue: it reads a file the
 // host put in the share and creates one that the host then reads back.
-#include "tests/kvm/kvm_env.hpp"
+#include "tests/kvm/backend.hpp"
 
 #include <gtest/gtest.h>
-
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace kvmtest;
 using strata::test::slurp;
-
-extern char **environ;
 
 namespace {
 
@@ -48,57 +39,19 @@ private:
 };
 
 // virtiofsd sharing `dir` on a Unix socket. It exits by itself when strata
-// disconnects; whatever is left of it is killed at the end. Its messages go
-// to a log that a failing test prints.
-class Virtiofsd {
+// disconnects, and leaves a lock behind: /run/virtiofsd/ and the socket path
+// with '/' turned into '.'.
+class Virtiofsd : public BackendProcess {
 public:
     explicit Virtiofsd(const std::string &dir)
-        : socket_(temp_path("virtiofsd.sock")), log_(temp_path("virtiofsd.log")) {
-        fs::remove(socket_);
-        const std::vector<std::string> args{virtiofsd,   "--socket-path=" + socket_, "-o", "source=" + dir, "-o",
-                                            "cache=none"};
-        std::vector<char *> argv;
-        for (const auto &a : args)
-            argv.push_back(const_cast<char *>(a.c_str()));
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t io;
-        ::posix_spawn_file_actions_init(&io);
-        ::posix_spawn_file_actions_addopen(&io, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::posix_spawn_file_actions_adddup2(&io, 1, 2);
-        if (::posix_spawn(&pid_, virtiofsd, &io, nullptr, argv.data(), environ) != 0)
-            pid_ = -1;
-        ::posix_spawn_file_actions_destroy(&io);
-        for (int i = 0; i < 500 && pid_ > 0 && !fs::exists(socket_); ++i)
-            std::this_thread::sleep_for(10ms);
-    }
-    ~Virtiofsd() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            ::waitpid(pid_, nullptr, 0);
-        }
-        std::error_code ec; // a destructor must not throw
-        fs::remove(socket_, ec);
-        fs::remove(log_, ec);
-        fs::remove(pid_file(), ec);
-    }
-    Virtiofsd(const Virtiofsd &) = delete;
-    Virtiofsd &operator=(const Virtiofsd &) = delete;
-
-    bool ready() const { return pid_ > 0 && fs::exists(socket_); }
-    const std::string &socket() const { return socket_; }
-    std::string log() const { return "virtiofsd said:\n" + slurp(log_); }
+        : BackendProcess("virtiofsd", {virtiofsd, "--socket-path={socket}", "-o", "source=" + dir, "-o", "cache=none"},
+                         {lock_file(temp_path("virtiofsd.sock"))}) {}
 
 private:
-    // The lock virtiofsd takes on its socket path and leaves behind:
-    // /run/virtiofsd/ and the path with '/' turned into '.'.
-    std::string pid_file() const {
-        auto name = socket_;
-        std::replace(name.begin(), name.end(), '/', '.');
-        return "/run/virtiofsd/" + name + ".pid";
+    static std::string lock_file(std::string socket) {
+        std::replace(socket.begin(), socket.end(), '/', '.');
+        return "/run/virtiofsd/" + socket + ".pid";
     }
-
-    std::string socket_, log_;
-    pid_t pid_ = -1;
 };
 
 } // namespace

@@ -2,68 +2,31 @@
 // qemu-storage-daemon exporting a disk image as vhost-user-blk, started and
 // stopped by each test. The blk-test guest drives it through strata's
 // --device vhost-user exactly as it drives the in-process virtio-blk.
-#include "tests/kvm/kvm_env.hpp"
+#include "tests/kvm/backend.hpp"
 
 #include <gtest/gtest.h>
-
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace kvmtest;
 using strata::test::slurp;
 
-extern char **environ;
-
 namespace {
 
 constexpr const char *storage_daemon = "/usr/bin/qemu-storage-daemon";
 
-// qemu-storage-daemon serving `image` on a Unix socket, killed at the end.
-class StorageDaemon {
-public:
-    StorageDaemon(const std::string &image, bool writable) : socket_(temp_path("qsd.sock")) {
-        fs::remove(socket_);
-        const std::vector<std::string> args{
-            storage_daemon, "--blockdev", "driver=file,node-name=file0,filename=" + image, "--export",
-            "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path=" + socket_ +
-                ",writable=" + (writable ? "on" : "off")};
-        std::vector<char *> argv;
-        for (const auto &a : args)
-            argv.push_back(const_cast<char *>(a.c_str()));
-        argv.push_back(nullptr);
-        if (::posix_spawn(&pid_, storage_daemon, nullptr, nullptr, argv.data(), environ) != 0)
-            pid_ = -1;
-        for (int i = 0; i < 200 && pid_ > 0 && !fs::exists(socket_); ++i)
-            std::this_thread::sleep_for(10ms);
-    }
-    ~StorageDaemon() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            ::waitpid(pid_, nullptr, 0);
-        }
-        fs::remove(socket_);
-    }
-    bool ready() const { return pid_ > 0 && fs::exists(socket_); }
-    void kill() {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-    const std::string &socket() const { return socket_; }
-
-private:
-    std::string socket_;
-    pid_t pid_ = -1;
-};
+// qemu-storage-daemon serving `image` as vhost-user-blk.
+BackendProcess storage_daemon_for(const std::string &image, bool writable) {
+    return BackendProcess("qsd",
+                          {storage_daemon, "--blockdev", "driver=file,node-name=file0,filename=" + image, "--export",
+                           "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path={socket}"
+                           ",writable=" +
+                               std::string(writable ? "on" : "off")});
+}
 
 std::string pattern(std::size_t bytes, unsigned seed) {
     std::string s(bytes, '\0');
@@ -81,7 +44,7 @@ TEST(VhostUserBlk, GuestPatternLandsInTheImageTheDaemonServesAndASecondRunReadsI
     const auto image = temp_path("vu.img");
     std::ofstream(image, std::ios::binary) << std::string(1 << 20, '\0');
     {
-        StorageDaemon qsd(image, true);
+        BackendProcess qsd = storage_daemon_for(image, true);
         ASSERT_TRUE(qsd.ready()) << "qemu-storage-daemon did not start";
         auto o =
             run_strata({"run", "--kernel", guest("blk-test"), "--device",
@@ -97,7 +60,7 @@ TEST(VhostUserBlk, GuestPatternLandsInTheImageTheDaemonServesAndASecondRunReadsI
     ASSERT_GE(bytes.size(), 64u * 512);
     EXPECT_TRUE(bytes.substr(0, 64 * 512) == pattern(64 * 512, 7)) << "the image does not hold the guest's pattern";
     {
-        StorageDaemon qsd(image, false);
+        BackendProcess qsd = storage_daemon_for(image, false);
         ASSERT_TRUE(qsd.ready());
         auto o = run_strata(
             {"run", "--kernel", guest("blk-test"), "--device", "vhost-user,socket=" + qsd.socket() + ",type=blk"}, 30s);
@@ -114,7 +77,7 @@ TEST(VhostUserBlk, GuestPatternLandsInTheImageTheDaemonServesAndASecondRunReadsI
 TEST(VhostUserBlk, ABackendThatDiesMidRunMarksTheDeviceAndStrataGoesOn) {
     const auto image = temp_path("vu-dies.img");
     std::ofstream(image, std::ios::binary) << std::string(64 << 20, '\0');
-    StorageDaemon qsd(image, true);
+    BackendProcess qsd = storage_daemon_for(image, true);
     ASSERT_TRUE(qsd.ready());
     auto child = strata::test::spawn({strata_bin, "run", "--kernel", guest("blk-bench"), "--device",
                                       "vhost-user,socket=" + qsd.socket() + ",type=blk", "--cmdline",

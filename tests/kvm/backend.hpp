@@ -1,0 +1,72 @@
+// A vhost-user backend process for one test (qemu-storage-daemon, virtiofsd):
+// started with its output in a log, ready once its socket exists, killed and
+// its socket, log and any other `leftovers` removed when the test ends, even
+// when it fails.
+#pragma once
+
+#include "tests/kvm/kvm_env.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <thread>
+
+extern char **environ;
+
+namespace kvmtest {
+
+class BackendProcess {
+public:
+    // `args` may name "{socket}", replaced by the socket path.
+    BackendProcess(const std::string &name, std::vector<std::string> args, std::vector<std::string> leftovers = {})
+        : socket_(temp_path(name + ".sock")), log_(temp_path(name + ".log")), leftovers_(std::move(leftovers)) {
+        std::filesystem::remove(socket_);
+        std::vector<char *> argv;
+        for (auto &a : args) {
+            if (auto at = a.find("{socket}"); at != std::string::npos)
+                a.replace(at, 8, socket_);
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t io;
+        ::posix_spawn_file_actions_init(&io);
+        ::posix_spawn_file_actions_addopen(&io, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::posix_spawn_file_actions_adddup2(&io, 1, 2);
+        if (::posix_spawn(&pid_, argv[0], &io, nullptr, argv.data(), environ) != 0)
+            pid_ = -1;
+        ::posix_spawn_file_actions_destroy(&io);
+        for (int i = 0; i < 500 && pid_ > 0 && !std::filesystem::exists(socket_); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ~BackendProcess() {
+        kill();
+        std::error_code ec; // a destructor must not throw
+        for (const auto &path : leftovers_)
+            std::filesystem::remove(path, ec);
+        std::filesystem::remove(socket_, ec);
+        std::filesystem::remove(log_, ec);
+    }
+    BackendProcess(const BackendProcess &) = delete;
+    BackendProcess &operator=(const BackendProcess &) = delete;
+
+    bool ready() const { return pid_ > 0 && std::filesystem::exists(socket_); }
+    const std::string &socket() const { return socket_; }
+    std::string log() const { return "the backend said:\n" + strata::test::slurp(log_); }
+    void kill() {
+        if (pid_ <= 0)
+            return;
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+
+private:
+    std::string socket_, log_;
+    std::vector<std::string> leftovers_;
+    pid_t pid_ = -1;
+};
+
+} // namespace kvmtest
