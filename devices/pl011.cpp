@@ -7,22 +7,12 @@ namespace strata::devices {
 
 namespace {
 
-// clang-format off: the register map, in rows as the TRM's table
+// The register map, in rows as in the TRM:
+// clang-format off
 enum : std::uint64_t {
-    uartdr = 0x000,
-    uartrsr = 0x004,
-    uartfr = 0x018,
-    uartilpr = 0x020,
-    uartibrd = 0x024,
-    uartfbrd = 0x028,
-    uartlcr_h = 0x02c,
-    uartcr = 0x030,
-    uartifls = 0x034,
-    uartimsc = 0x038,
-    uartris = 0x03c,
-    uartmis = 0x040,
-    uarticr = 0x044,
-    uartdmacr = 0x048,
+    uartdr = 0x000, uartrsr = 0x004, uartfr = 0x018, uartilpr = 0x020, uartibrd = 0x024, uartfbrd = 0x028,
+    uartlcr_h = 0x02c, uartcr = 0x030, uartifls = 0x034, uartimsc = 0x038, uartris = 0x03c, uartmis = 0x040,
+    uarticr = 0x044, uartdmacr = 0x048,
 };
 // clang-format on
 constexpr std::uint32_t fr_rxfe = 1u << 4, fr_txfe = 1u << 7;

@@ -31,6 +31,7 @@ Commands:
   plan    print the memory map and physical address window for a machine
   dtb     write the device tree for a machine (no KVM needed)
   caps    report what this host offers: address sizes, EL2 guests, own window
+  device  serve one device as a vhost-user backend for any frontend
   help    show this help; `strata COMMAND --help` explains a command
 
 Options:
@@ -69,6 +70,8 @@ int strata_main(int argc, char **argv, const virtio::Registry &registry) {
             return plan_command(argc - 1, argv + 1, registry);
         if (command == "dtb")
             return dtb_command(argc - 1, argv + 1, registry);
+        if (command == "device")
+            return device_command(argc - 1, argv + 1, registry);
         if (command == "caps")
             return caps_command(argc - 1, argv + 1);
         throw strata::cli::UserError("unknown command '" + command + "': see `strata help`");

@@ -10,6 +10,7 @@ int run_command(int argc, const char *const *argv, const virtio::Registry &regis
 int plan_command(int argc, const char *const *argv, const virtio::Registry &registry);
 int dtb_command(int argc, const char *const *argv, const virtio::Registry &registry);
 int caps_command(int argc, const char *const *argv);
+int device_command(int argc, const char *const *argv, const virtio::Registry &registry);
 
 // `strata COMMAND [options]` with the devices of `registry`: the whole CLI,
 // errors reported once (tools/cli.cpp). main() (tools/strata.cpp) fills the

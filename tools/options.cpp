@@ -90,44 +90,50 @@ devices::ConsoleSpec parse_console(const std::string &text) {
 
 po::options_description machine_options() {
     po::options_description d("Machine (shared by run, dtb and plan)");
-    // clang-format off: one option per line
-    d.add_options()("arch", po::value<std::string>(), "x86_64 or aarch64 (default: this host's)")(
-        "mem", po::value<std::string>()->default_value("128M"), "guest RAM: 512M, 2G or bytes")(
-        "ram-base", po::value<std::string>(), "guest-physical RAM base (aarch64; 2 MiB aligned)")(
-        "cpus", po::value<std::string>()->default_value("1"),
-        "number of vCPUs")("ipa-bits", po::value<std::string>()->default_value("auto"),
-                           "physical address window: auto (smallest that fits), max (host limit), 0 (legacy 40) or N")(
-        "gic", po::value<std::string>()->default_value("v3"), "aarch64 interrupt controller: v3 or v2")(
-        "el2", po::bool_switch(), "aarch64: run a guest hypervisor (vCPUs start at EL2)")(
-        "e2h0", po::bool_switch(), "aarch64, with --el2: a guest hypervisor without VHE (HCR_EL2.E2H = 0)")(
-        "pa-range", po::value<std::string>(),
-        "aarch64: the PARange (bits) the guest reads in ID_AA64MMFR0_EL1; only lowering is possible")(
-        "initrd", po::value<std::string>(), "initial ramdisk, placed in RAM and named in /chosen")(
-        "device", po::value<std::vector<std::string>>()->composing(),
-        "a virtio device NAME[,key=value...] (repeatable; the list is in `strata run --help`)")(
-        "blk", po::value<std::vector<std::string>>()->composing(),
-        "virtio block device PATH[,ro][,id=NAME] (repeatable; = --device virtio-blk,path=PATH...)")(
-        "net", po::value<std::vector<std::string>>()->composing(),
-        "virtio net device tap=NAME[,mac=MAC] (repeatable; = --device virtio-net,...)")(
-        "rng", po::bool_switch(), "a virtio entropy device (= --device virtio-rng)")(
-        "console", po::value<std::string>()->default_value("stdio"),
-        "stdio, none or file:PATH (the UART), or virtio (a virtio console)")(
-        "host-ipa-limit", po::value<std::string>(), "plan for a host with this IPA limit (bits) instead of this one")(
-        "host-pa-range", po::value<std::string>(), "plan for a CPU with this PARange (bits) instead of this one");
+    // One option per line:
+    // clang-format off
+    d.add_options()
+        ("arch", po::value<std::string>(), "x86_64 or aarch64 (default: this host's)")
+        ("mem", po::value<std::string>()->default_value("128M"), "guest RAM: 512M, 2G or bytes")
+        ("ram-base", po::value<std::string>(), "guest-physical RAM base (aarch64; 2 MiB aligned)")
+        ("cpus", po::value<std::string>()->default_value("1"), "number of vCPUs")
+        ("ipa-bits", po::value<std::string>()->default_value("auto"),
+         "physical address window: auto (smallest that fits), max (host limit), 0 (legacy 40) or N")
+        ("gic", po::value<std::string>()->default_value("v3"), "aarch64 interrupt controller: v3 or v2")
+        ("el2", po::bool_switch(), "aarch64: run a guest hypervisor (vCPUs start at EL2)")
+        ("e2h0", po::bool_switch(), "aarch64, with --el2: a guest hypervisor without VHE (HCR_EL2.E2H = 0)")
+        ("pa-range", po::value<std::string>(),
+         "aarch64: the PARange (bits) the guest reads in ID_AA64MMFR0_EL1; only lowering is possible")
+        ("initrd", po::value<std::string>(), "initial ramdisk, placed in RAM and named in /chosen")
+        ("device", po::value<std::vector<std::string>>()->composing(),
+         "a virtio device NAME[,key=value...] (repeatable; the list is in `strata run --help`)")
+        ("blk", po::value<std::vector<std::string>>()->composing(),
+         "virtio block device PATH[,ro][,id=NAME] (repeatable; = --device virtio-blk,path=PATH...)")
+        ("net", po::value<std::vector<std::string>>()->composing(),
+         "virtio net device tap=NAME[,mac=MAC] (repeatable; = --device virtio-net,...)")
+        ("rng", po::bool_switch(), "a virtio entropy device (= --device virtio-rng)")
+        ("console", po::value<std::string>()->default_value("stdio"),
+         "stdio, none or file:PATH (the UART), or virtio (a virtio console)")
+        ("host-ipa-limit", po::value<std::string>(), "plan for a host with this IPA limit (bits) instead of this one")
+        ("host-pa-range", po::value<std::string>(), "plan for a CPU with this PARange (bits) instead of this one");
     // clang-format on
     return d;
 }
 
-Parsed parse(int argc, const char *const *argv, const po::options_description &desc) {
+Parsed parse(int argc, const char *const *argv, const po::options_description &desc,
+             const po::options_description &hidden, const po::positional_options_description &positional) {
     po::options_description all = desc;
-    // clang-format off: one option per line
-    all.add_options()("config", po::value<std::string>(),
-                      "read options from an INI file (same names; the command line wins)")("help,h", "show this help")(
-        "version", "show the version");
+    // One option per line:
+    // clang-format off
+    all.add_options()
+        ("config", po::value<std::string>(), "read options from an INI file (same names; the command line wins)")
+        ("help,h", "show this help")
+        ("version", "show the version");
     // clang-format on
+    all.add(hidden);
     Parsed p;
     try {
-        po::store(po::command_line_parser(argc, argv).options(all).run(), p.vm);
+        po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), p.vm);
         if (p.vm.count("config")) {
             const std::string path = p.vm["config"].as<std::string>();
             std::ifstream in(path);

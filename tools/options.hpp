@@ -36,7 +36,9 @@ struct Parsed {
 
 // Parses argv (argv[0] is the command name and is skipped) against `desc`, plus --config FILE
 // (INI, same names; the command line wins). Throws UserError.
-Parsed parse(int argc, const char *const *argv, const po::options_description &desc);
+// `hidden` options and `positional` words (strata device's NAME) are parsed too.
+Parsed parse(int argc, const char *const *argv, const po::options_description &desc,
+             const po::options_description &hidden = {}, const po::positional_options_description &positional = {});
 
 // MachineSpec from the parsed machine options and the virtio slots
 // (requested_devices(), device_specs.hpp); host limits are checked later.

@@ -101,9 +101,11 @@ int plan_command(int argc, const char *const *argv, const virtio::Registry &regi
 
 int dtb_command(int argc, const char *const *argv, const virtio::Registry &registry) {
     po::options_description desc("strata dtb");
-    // clang-format off: one option per line
-    desc.add_options()("output,o", po::value<std::string>(), "where to write the DTB (required)")(
-        "cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)");
+    // One option per line:
+    // clang-format off
+    desc.add_options()
+        ("output,o", po::value<std::string>(), "where to write the DTB (required)")
+        ("cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)");
     // clang-format on
     desc.add(machine_options());
     const auto p = plan_from(argc, argv, desc, registry);

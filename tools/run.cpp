@@ -63,13 +63,15 @@ std::string gib(std::uint64_t bytes) {
 
 po::options_description run_options() {
     po::options_description d("strata run");
-    // clang-format off: one option per line
-    d.add_options()("kernel", po::value<std::string>(), "guest kernel (ELF64); default: the built-in demo guest")(
-        "cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)")(
-        "log-level", po::value<std::string>()->default_value("warn"), "error, warn, info or debug")(
-        "trace-s2", po::bool_switch(),
-        "with --el2: when the VM stops, print the guest hypervisor's stage-2 translations, "
-        "flagging outputs beyond strata's IPA window");
+    // One option per line:
+    // clang-format off
+    d.add_options()
+        ("kernel", po::value<std::string>(), "guest kernel (ELF64); default: the built-in demo guest")
+        ("cmdline", po::value<std::string>()->default_value(""), "guest command line (/chosen/bootargs)")
+        ("log-level", po::value<std::string>()->default_value("warn"), "error, warn, info or debug")
+        ("trace-s2", po::bool_switch(),
+         "with --el2: when the VM stops, print the guest hypervisor's stage-2 translations, "
+         "flagging outputs beyond strata's IPA window");
     // clang-format on
     d.add(machine_options());
     return d;

@@ -33,13 +33,37 @@ MemoryRegion::MemoryRegion(std::string name, GuestAddress base, std::uint64_t si
     ::madvise(map_.get(), size, MADV_DONTDUMP);
 }
 
-const MemoryRegion &GuestMemory::add(std::string name, GuestAddress base, std::uint64_t size) {
+MemoryRegion::MemoryRegion(std::string name, GuestAddress base, std::uint64_t size, UniqueFd fd, std::uint64_t offset)
+    : name_(std::move(name)), base_(base), fd_(std::move(fd)) {
+    map_ = Mapping(size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_.get(), static_cast<off_t>(offset),
+                   "guest RAM '" + name_ + "'");
+}
+
+namespace {
+void check_new_region(const std::vector<MemoryRegion> &regions, const std::string &name, GuestAddress base,
+                      std::uint64_t size) {
     if (size == 0 || size - 1 > UINT64_MAX - base.value)
         throw std::invalid_argument("guest RAM region '" + name + "' is empty or wraps");
-    for (const auto &r : regions_)
+    for (const auto &r : regions)
         if (base.value <= r.base().value + (r.size() - 1) && r.base().value <= base.value + (size - 1))
             throw std::invalid_argument("guest RAM region '" + name + "' overlaps '" + r.name() + "'");
-    regions_.emplace_back(std::move(name), base, size);
+}
+} // namespace
+
+const MemoryRegion &GuestMemory::add(std::string name, GuestAddress base, std::uint64_t size) {
+    check_new_region(regions_, name, base, size);
+    return insert(MemoryRegion(std::move(name), base, size));
+}
+
+const MemoryRegion &GuestMemory::add_shared(std::string name, GuestAddress base, std::uint64_t size, UniqueFd fd,
+                                            std::uint64_t offset) {
+    check_new_region(regions_, name, base, size);
+    return insert(MemoryRegion(std::move(name), base, size, std::move(fd), offset));
+}
+
+const MemoryRegion &GuestMemory::insert(MemoryRegion region) {
+    const GuestAddress base = region.base();
+    regions_.push_back(std::move(region));
     std::sort(regions_.begin(), regions_.end(),
               [](const MemoryRegion &a, const MemoryRegion &b) { return a.base() < b.base(); });
     return *std::find_if(regions_.begin(), regions_.end(), [&](const MemoryRegion &r) { return r.base() == base; });

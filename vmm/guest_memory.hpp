@@ -29,7 +29,11 @@ std::error_code make_error_code(MemoryError) noexcept;
 
 class MemoryRegion {
 public:
+    // A new memfd of `size` bytes.
     MemoryRegion(std::string name, GuestAddress base, std::uint64_t size);
+    // `size` bytes of someone else's memory file from `offset` (a vhost-user
+    // backend maps the frontend's memfds this way).
+    MemoryRegion(std::string name, GuestAddress base, std::uint64_t size, UniqueFd fd, std::uint64_t offset);
 
     const std::string &name() const { return name_; }
     GuestAddress base() const { return base_; }
@@ -53,6 +57,10 @@ public:
     // Regions must not overlap; they are kept sorted by base. The reference
     // stays valid until the next add().
     const MemoryRegion &add(std::string name, GuestAddress base, std::uint64_t size);
+    // A region mapped from an existing file (see MemoryRegion).
+    const MemoryRegion &add_shared(std::string name, GuestAddress base, std::uint64_t size, UniqueFd fd,
+                                   std::uint64_t offset);
+    void clear() { regions_.clear(); }
     const std::vector<MemoryRegion> &regions() const { return regions_; }
 
     // The host bytes of [addr, addr+len), or an error if not inside one region.
@@ -80,6 +88,7 @@ public:
     boost::system::result<void> write(GuestAddress addr, std::span<const std::byte> data) const;
 
 private:
+    const MemoryRegion &insert(MemoryRegion region);
     std::vector<MemoryRegion> regions_;
 };
 

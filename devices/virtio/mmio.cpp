@@ -20,20 +20,33 @@ struct Register {
 };
 
 // virtio 1.2 §4.2.2, table "MMIO Device Register Layout" (version 2).
-// clang-format off: one register per line, as the spec's table
+// One register per line, as in the spec's table:
+// clang-format off
 constexpr std::array<Register, 24> registers{{
-    {0x000, "MagicValue", Access::ro},     {0x004, "Version", Access::ro},
-    {0x008, "DeviceID", Access::ro},       {0x00c, "VendorID", Access::ro},
-    {0x010, "DeviceFeatures", Access::ro}, {0x014, "DeviceFeaturesSel", Access::wo},
-    {0x020, "DriverFeatures", Access::wo}, {0x024, "DriverFeaturesSel", Access::wo},
-    {0x030, "QueueSel", Access::wo},       {0x034, "QueueNumMax", Access::ro},
-    {0x038, "QueueNum", Access::wo},       {0x044, "QueueReady", Access::rw},
-    {0x050, "QueueNotify", Access::wo},    {0x060, "InterruptStatus", Access::ro},
-    {0x064, "InterruptACK", Access::wo},   {0x070, "Status", Access::rw},
-    {0x080, "QueueDescLow", Access::wo},   {0x084, "QueueDescHigh", Access::wo},
-    {0x090, "QueueDriverLow", Access::wo}, {0x094, "QueueDriverHigh", Access::wo},
-    {0x0a0, "QueueDeviceLow", Access::wo}, {0x0a4, "QueueDeviceHigh", Access::wo},
-    {0x0ac, "SHMSel", Access::wo},         {0x0fc, "ConfigGeneration", Access::ro},
+    {0x000, "MagicValue", Access::ro},
+    {0x004, "Version", Access::ro},
+    {0x008, "DeviceID", Access::ro},
+    {0x00c, "VendorID", Access::ro},
+    {0x010, "DeviceFeatures", Access::ro},
+    {0x014, "DeviceFeaturesSel", Access::wo},
+    {0x020, "DriverFeatures", Access::wo},
+    {0x024, "DriverFeaturesSel", Access::wo},
+    {0x030, "QueueSel", Access::wo},
+    {0x034, "QueueNumMax", Access::ro},
+    {0x038, "QueueNum", Access::wo},
+    {0x044, "QueueReady", Access::rw},
+    {0x050, "QueueNotify", Access::wo},
+    {0x060, "InterruptStatus", Access::ro},
+    {0x064, "InterruptACK", Access::wo},
+    {0x070, "Status", Access::rw},
+    {0x080, "QueueDescLow", Access::wo},
+    {0x084, "QueueDescHigh", Access::wo},
+    {0x090, "QueueDriverLow", Access::wo},
+    {0x094, "QueueDriverHigh", Access::wo},
+    {0x0a0, "QueueDeviceLow", Access::wo},
+    {0x0a4, "QueueDeviceHigh", Access::wo},
+    {0x0ac, "SHMSel", Access::wo},
+    {0x0fc, "ConfigGeneration", Access::ro},
 }};
 // clang-format on
 
