@@ -106,7 +106,8 @@ struct Backend::Impl {
         memory_.clear();
         irq_ = std::make_unique<CallLine>();
         irq_->calls.resize(device_->queues());
-        transport_ = std::make_unique<virtio::Transport>("strata device", *device_, memory_, *irq_, io_);
+        transport_ = std::make_unique<virtio::Transport>("strata device", *device_, memory_, *irq_, io_,
+                                                         virtio::Queue::max_size);
         kicks_.clear();
         kicks_.resize(device_->queues());
         rings_.assign(device_->queues(), Ring{});
@@ -291,7 +292,14 @@ struct Backend::Impl {
     }
 
     void set_features(std::uint64_t features) {
-        features_ = features & ~f_protocol_features;
+        features = features & ~f_protocol_features;
+        const bool running = std::any_of(rings_.begin(), rings_.end(), [](const Ring &r) { return r.started; });
+        if (running && features != features_)
+            throw ProtocolError("SET_FEATURES changing the features of running rings");
+        if (running)
+            return;
+        features_ = features;
+        reg(0x070, 0); // frontends (QEMU) send SET_FEATURES more than once: start over
         reg(0x070, virtio::status::acknowledge | virtio::status::driver);
         for (std::uint32_t half = 0; half < 2; ++half) {
             reg(0x024, half);
@@ -346,8 +354,10 @@ struct Backend::Impl {
         if ((v & vring_no_fd) || m.fds.size() != 1)
             throw ProtocolError(name(m.request) + " without an fd (polling is not offered)");
         if (m.request == Request::set_vring_kick) {
-            kicks_[index] = std::make_unique<virtio::QueueNotifier>(io_, std::move(m.fds[0]),
-                                                                    [this, index] { transport_->notified(index); });
+            kicks_[index] = std::make_unique<virtio::QueueNotifier>(io_, std::move(m.fds[0]), [this, index] {
+                if (transport_)
+                    transport_->notified(index);
+            });
             if (!(protocol_ & f_protocol_features) && !(features_ & f_protocol_features))
                 start(index); // without protocol features a ring starts with its kick
         } else if (m.request == Request::set_vring_call) {

@@ -40,7 +40,7 @@ struct Settings {
     DeviceId type{};
     std::string type_name;
     std::uint32_t queues = 1;
-    std::uint32_t queue_size = virtio::Queue::max_size;
+    std::uint32_t queue_size = virtio::Queue::default_size;
     std::string tag; // fs only
 };
 

@@ -57,8 +57,8 @@ public:
     // forward the kick; the device raises used-buffer interrupts itself
     // (Transport::used_buffer_interrupt).
     virtual bool external_rings() const { return false; }
-    // QueueNumMax: at most Queue::max_size, a power of two.
-    virtual std::uint16_t max_queue_size() const { return Queue::max_size; }
+    // QueueNumMax: a power of two, at most Queue::max_size.
+    virtual std::uint16_t max_queue_size() const { return Queue::default_size; }
 
     // The transport this device sits behind, once, when the slot is wired
     // (before the guest runs; no lock). Keep it to deliver outside input.

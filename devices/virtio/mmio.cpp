@@ -70,8 +70,9 @@ void set_half(std::uint64_t &v, bool high, std::uint32_t half) {
 } // namespace
 
 Transport::Transport(std::string name, Device &device, const GuestMemory &memory, IrqLine &irq,
-                     boost::asio::io_context &io)
-    : name_(std::move(name)), device_(device), memory_(memory), irq_(irq), io_(io), queues_(device.queues()) {
+                     boost::asio::io_context &io, std::uint16_t max_queue_size)
+    : name_(std::move(name)), device_(device), memory_(memory), irq_(irq), io_(io),
+      max_queue_size_(max_queue_size ? max_queue_size : device.max_queue_size()), queues_(device.queues()) {
     device_.attached(*this);
 }
 
@@ -141,7 +142,7 @@ std::uint32_t Transport::read_register(std::uint64_t offset) {
     case 0x00c: return vendor;
     case 0x010:
         return device_features_sel_ < 2 ? static_cast<std::uint32_t>(offered >> (32 * device_features_sel_)) : 0;
-    case 0x034: return selected() ? device_.max_queue_size() : 0;
+    case 0x034: return selected() ? max_queue_size_ : 0;
     case 0x044: return selected() && selected()->ready ? 1 : 0;
     case 0x060: return interrupt_status_;
     case 0x070:
@@ -182,7 +183,7 @@ void Transport::write_register(std::uint64_t offset, std::uint32_t v) {
             q->ready = false;
             return;
         }
-        if (q->size > device_.max_queue_size())
+        if (q->size > max_queue_size_)
             return warn("queue " + std::to_string(queue_sel_) + " not made ready: queue size " +
                         std::to_string(q->size) + " is above QueueNumMax");
         if (auto why = q->check(memory_))

@@ -36,7 +36,10 @@ inline constexpr std::uint32_t acknowledge = 1, driver = 2, driver_ok = 4, featu
 
 class Transport final : public BusDevice {
 public:
-    Transport(std::string name, Device &device, const GuestMemory &memory, IrqLine &irq, boost::asio::io_context &io);
+    // `max_queue_size` overrides the device's QueueNumMax (0: the device's own):
+    // a vhost-user backend takes the ring sizes its frontend chose.
+    Transport(std::string name, Device &device, const GuestMemory &memory, IrqLine &irq, boost::asio::io_context &io,
+              std::uint16_t max_queue_size = 0);
 
     void read(std::uint64_t offset, std::span<std::uint8_t> data) override;
     void write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
@@ -90,6 +93,7 @@ private:
     const GuestMemory &memory_;
     IrqLine &irq_;
     boost::asio::io_context &io_;
+    std::uint16_t max_queue_size_;
 
     mutable std::mutex mutex_; // everything below
     std::uint32_t status_ = 0;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 namespace strata::virtio {
 
@@ -23,14 +24,18 @@ public:
 
 private:
     void arm() {
-        fd_.async_read_some(boost::asio::buffer(&count_, sizeof count_), [this](auto ec, std::size_t) {
-            if (ec)
-                return; // cancelled: strata is stopping
-            notified_();
-            arm();
-        });
+        // A read that completed just before the notifier was destroyed still
+        // runs its handler (not as cancelled): `alive` tells it to stop.
+        fd_.async_read_some(boost::asio::buffer(&count_, sizeof count_),
+                            [this, alive = std::weak_ptr<int>(alive_)](auto ec, std::size_t) {
+                                if (ec || alive.expired())
+                                    return; // cancelled or destroyed: the queue is gone
+                                notified_();
+                                arm();
+                            });
     }
 
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
     boost::asio::posix::stream_descriptor fd_;
     std::function<void()> notified_;
     std::uint64_t count_ = 0;

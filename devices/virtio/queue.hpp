@@ -49,10 +49,11 @@ struct Popped {
 
 class Queue {
 public:
-    static constexpr std::uint16_t max_size = 256;
+    static constexpr std::uint16_t max_size = 32768;   // the split ring's limit (virtio 1.2 §2.7)
+    static constexpr std::uint16_t default_size = 256; // QueueNumMax of strata's own devices
 
     // Driver-written configuration (through the transport).
-    std::uint16_t size = max_size;
+    std::uint16_t size = default_size;
     std::uint64_t desc = 0, avail = 0, used = 0;
     bool ready = false;
 

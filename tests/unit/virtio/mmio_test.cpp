@@ -284,6 +284,22 @@ TEST_F(TransportTest, QueueNumMaxIs256) {
     EXPECT_EQ(rd(transport, reg::queue_num_max), 256u);
 }
 
+TEST_F(TransportTest, QueueAboveQueueNumMaxIsNotMadeReady) {
+    negotiate(transport, f_version_1);
+    set_up_queue(transport, 0, rings, 16);
+    wr(transport, reg::queue_num, 512);
+
+    wr(transport, reg::queue_ready, 1);
+
+    EXPECT_EQ(rd(transport, reg::queue_ready), 0u);
+}
+
+TEST_F(TransportTest, QueueNumMaxCanBeRaisedForABackendThatTakesTheFrontendsSizes) {
+    Transport wide{"wide", device, memory, irq, io, Queue::max_size};
+    wr(wide, reg::queue_sel, 0);
+    EXPECT_EQ(rd(wide, reg::queue_num_max), 32768u);
+}
+
 TEST_F(TransportTest, QueueNumMaxOfMissingQueueIsZero) {
     wr(transport, reg::queue_sel, 1);
     EXPECT_EQ(rd(transport, reg::queue_num_max), 0u);

@@ -339,7 +339,7 @@ TEST_F(QueueTest, CheckAcceptsAlignedRingsInsideRam) { EXPECT_EQ(q.check(memory)
 
 TEST_F(QueueTest, CheckRefusesSizeZero) {
     q.size = 0;
-    EXPECT_MENTIONS(q.check(memory).value_or(""), "queue size 0 is not a power of two up to 256");
+    EXPECT_MENTIONS(q.check(memory).value_or(""), "queue size 0 is not a power of two up to 32768");
 }
 
 TEST_F(QueueTest, CheckRefusesSizeNotPowerOfTwo) {
@@ -347,9 +347,9 @@ TEST_F(QueueTest, CheckRefusesSizeNotPowerOfTwo) {
     EXPECT_MENTIONS(q.check(memory).value_or(""), "queue size 7");
 }
 
-TEST_F(QueueTest, CheckRefusesSizeOver256) {
-    q.size = 512;
-    EXPECT_MENTIONS(q.check(memory).value_or(""), "queue size 512");
+TEST_F(QueueTest, CheckRefusesSizeAboveTheSplitRingLimitOf32768) {
+    q.size = 65535; // the largest a 16-bit QueueNum holds
+    EXPECT_MENTIONS(q.check(memory).value_or(""), "queue size 65535 is not a power of two up to 32768");
 }
 
 TEST_F(QueueTest, CheckAcceptsSize256) {
@@ -495,7 +495,7 @@ TEST_F(QueueTest, ResetForgetsRingPositionsAndConfiguration) {
     q.reset();
 
     EXPECT_EQ(q.last_avail(), 0);
-    EXPECT_EQ(q.size, Queue::max_size);
+    EXPECT_EQ(q.size, Queue::default_size);
     EXPECT_EQ(q.desc, 0u);
     EXPECT_FALSE(q.ready);
 }
