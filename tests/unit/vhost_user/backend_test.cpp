@@ -1,0 +1,101 @@
+// The backend of `strata device` against a frontend that lies: strata's own
+// Frontend (frontend.hpp) connected to a Backend serving virtio-rng on an
+// io_context thread. A ring outside the memory table, or one the transport
+// refuses, drops the connection; the next frontend is served. No KVM needed.
+#include "devices/vhost_user/backend.hpp"
+#include "devices/vhost_user/frontend.hpp"
+#include "devices/virtio/rng.hpp"
+#include "vmm/fd.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+namespace strata::vhost_user {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t region_size = 1 << 20;
+constexpr std::uint64_t guest_base = 0x4000'0000, user_base = 0x7f00'0000'0000;
+
+class BackendTest : public ::testing::Test {
+protected:
+    BackendTest()
+        : path_((std::filesystem::temp_directory_path() / ("strata-backend-" + std::to_string(::getpid()))).string()),
+          backend_(io_, path_, std::make_unique<virtio::Rng>()), memory_(::memfd_create("guest", MFD_CLOEXEC)) {
+        if (::ftruncate(memory_.get(), region_size) != 0)
+            throw_errno("ftruncate", "test guest memory");
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~BackendTest() override {
+        io_.stop();
+        thread_.join();
+    }
+
+    // A frontend up to SET_MEM_TABLE: one 1 MiB region at guest_base.
+    Frontend connect() {
+        auto fe = Frontend::connect(path_, 1s);
+        fe.set_owner();
+        fe.set_features(fe.get_features() & ~f_protocol_features);
+        const MemRegion region{guest_base, region_size, user_base, 0, memory_.get()};
+        fe.set_mem_table({&region, 1});
+        return fe;
+    }
+
+    boost::asio::io_context io_;
+    std::string path_;
+    Backend backend_;
+    UniqueFd memory_;
+    std::thread thread_;
+};
+
+TEST_F(BackendTest, ARingOutsideTheMemoryTableDropsTheConnection) {
+    auto fe = connect();
+    fe.set_vring_num(0, 16);
+    fe.set_vring_addr({0, 0, user_base + region_size, user_base + 0x2000, user_base + 0x1000, 0}); // desc beyond
+    EXPECT_THROW(fe.get_vring_base(0), Error); // the backend closed the connection
+}
+
+TEST_F(BackendTest, ARingTheTransportRefusesDropsTheConnectionAndTheNextFrontendIsServed) {
+    {
+        auto fe = connect();
+        fe.set_vring_num(0, 16);
+        fe.set_vring_addr({0, 0, user_base + 8, user_base + 0x2000, user_base + 0x1000, 0}); // misaligned descriptors
+        UniqueFd kick(::eventfd(0, EFD_CLOEXEC));
+        EXPECT_THROW(
+            {
+                fe.set_vring_kick(0, kick.get()); // without protocol features the ring starts here
+                fe.get_vring_base(0);
+            },
+            Error);
+    }
+    auto fe = connect();
+    fe.set_vring_num(0, 16);
+    fe.set_vring_addr({0, 0, user_base, user_base + 0x2000, user_base + 0x1000, 0});
+    UniqueFd kick(::eventfd(0, EFD_CLOEXEC)), call(::eventfd(0, EFD_CLOEXEC));
+    fe.set_vring_call(0, call.get());
+    fe.set_vring_kick(0, kick.get());
+    EXPECT_EQ(fe.get_vring_base(0), 0u); // a working ring, stopped before any request
+}
+
+// virtio-rng has no config space: reads inside [0, size) are zeros as on
+// virtio-mmio, an offset past it is refused; the connection stays usable.
+TEST_F(BackendTest, GetConfigPastTheConfigSpaceIsRefusedNotACrash) {
+    auto fe = Frontend::connect(path_, 1s);
+    fe.set_owner();
+    ASSERT_TRUE(fe.get_features() & f_protocol_features);
+    fe.set_protocol_features(fe.get_protocol_features());
+    EXPECT_EQ(fe.get_config(0, 8), std::vector<std::uint8_t>(8, 0));
+    EXPECT_THROW(fe.get_config(64, 8), Refused);
+    EXPECT_EQ(fe.get_queue_num(), 1u);
+}
+
+} // namespace
+} // namespace strata::vhost_user
