@@ -52,24 +52,12 @@ int device_command(int argc, const char *const *argv, const virtio::Registry &re
         throw UserError("strata device needs --socket PATH: where frontends connect");
     spdlog::set_level(spdlog::level::from_str(opts.vm["log-level"].as<std::string>()));
     const auto text = opts.vm["device-spec"].as<std::string>();
-    std::unique_ptr<virtio::DeviceConfig> config;
-    try {
-        config = registry.parse(text);
-    } catch (const virtio::OptionError &e) {
-        throw UserError(text + ": " + e.what());
-    }
+    const auto requested = request_device(registry, text, text);
 
     boost::asio::io_context io;
     devices::HostConsole console(devices::ConsoleSpec{});
     virtio::DeviceContext context{io, console, {}};
-    std::unique_ptr<virtio::Device> device;
-    try {
-        device = config->create(context);
-    } catch (const std::system_error &e) {
-        throw UserError(text + ": " + e.what());
-    } catch (const virtio::CreateError &e) {
-        throw UserError(text + ": " + e.what());
-    }
+    auto device = create_device(requested, context);
     const auto &path = opts.vm["socket"].as<std::string>();
     std::optional<vhost_user::Backend> backend;
     try {

@@ -7,14 +7,6 @@ namespace strata::cli {
 
 namespace {
 
-RequestedDevice request(const virtio::Registry &registry, const std::string &as_written, const std::string &text) {
-    try {
-        return {as_written, text.substr(0, text.find(',')), registry.parse(text)};
-    } catch (const virtio::OptionError &e) {
-        throw UserError(as_written + ": " + e.what());
-    }
-}
-
 std::vector<std::string> all(const boost::program_options::variables_map &vm, const char *option) {
     return vm.count(option) ? vm[option].as<std::vector<std::string>>() : std::vector<std::string>{};
 }
@@ -25,16 +17,35 @@ std::vector<RequestedDevice> requested_devices(const boost::program_options::var
                                                const virtio::Registry &registry) {
     std::vector<RequestedDevice> out;
     if (vm.count("console") && vm["console"].as<std::string>() == "virtio")
-        out.push_back(request(registry, "--console virtio", "virtio-console"));
+        out.push_back(request_device(registry, "--console virtio", "virtio-console"));
     for (const auto &text : all(vm, "blk"))
-        out.push_back(request(registry, "--blk " + text, "virtio-blk,path=" + text));
+        out.push_back(request_device(registry, "--blk " + text, "virtio-blk,path=" + text));
     for (const auto &text : all(vm, "net"))
-        out.push_back(request(registry, "--net " + text, "virtio-net," + text));
+        out.push_back(request_device(registry, "--net " + text, "virtio-net," + text));
     if (vm.count("rng") && vm["rng"].as<bool>())
-        out.push_back(request(registry, "--rng", "virtio-rng"));
+        out.push_back(request_device(registry, "--rng", "virtio-rng"));
     for (const auto &text : all(vm, "device"))
-        out.push_back(request(registry, "--device " + text, text));
+        out.push_back(request_device(registry, "--device " + text, text));
     return out;
+}
+
+RequestedDevice request_device(const virtio::Registry &registry, const std::string &as_written,
+                               const std::string &text) {
+    try {
+        return {as_written, text.substr(0, text.find(',')), registry.parse(text)};
+    } catch (const virtio::OptionError &e) {
+        throw UserError(as_written + ": " + e.what());
+    }
+}
+
+std::unique_ptr<virtio::Device> create_device(const RequestedDevice &device, virtio::DeviceContext &context) {
+    try {
+        return device.config->create(context);
+    } catch (const std::system_error &e) {
+        throw UserError(device.as_written + ": " + e.what());
+    } catch (const virtio::CreateError &e) {
+        throw UserError(device.as_written + ": " + e.what());
+    }
 }
 
 std::vector<fdt::VirtioRequest> virtio_requests(const std::vector<RequestedDevice> &devices) {

@@ -27,6 +27,15 @@ struct RequestedDevice {
 std::vector<RequestedDevice> requested_devices(const boost::program_options::variables_map &vm,
                                                const virtio::Registry &registry);
 
+// One device, parsed by its type: TEXT is "NAME[,options]", `as_written`
+// names it in messages. UserError for a bad name or option.
+RequestedDevice request_device(const virtio::Registry &registry, const std::string &as_written,
+                               const std::string &text);
+
+// Creates (opens) the device: a file, tap or backend the user named that
+// cannot be opened is their mistake to fix, a UserError naming it as written.
+std::unique_ptr<virtio::Device> create_device(const RequestedDevice &device, virtio::DeviceContext &context);
+
 // What the planner needs of them: a slot each, labelled with type ID and name.
 std::vector<fdt::VirtioRequest> virtio_requests(const std::vector<RequestedDevice> &devices);
 

@@ -204,15 +204,8 @@ Kernel read_kernel(const po::variables_map &vm_opts, const fdt::MachineSpec &spe
 std::vector<std::unique_ptr<virtio::Device>> create_devices(const std::vector<RequestedDevice> &requested,
                                                             virtio::DeviceContext &context) {
     std::vector<std::unique_ptr<virtio::Device>> out;
-    for (const auto &d : requested) {
-        try {
-            out.push_back(d.config->create(context));
-        } catch (const std::system_error &e) {
-            throw UserError(d.as_written + ": " + e.what());
-        } catch (const virtio::CreateError &e) {
-            throw UserError(d.as_written + ": " + e.what());
-        }
-    }
+    for (const auto &d : requested)
+        out.push_back(create_device(d, context));
     return out;
 }
 

@@ -125,7 +125,7 @@ struct Backend::Impl {
         conn_.reset();
         kicks_.clear();
         if (transport_)
-            reg(0x070, 0); // Status 0: reset; the device drops what it holds
+            reg(virtio::reg::status, 0); // Status 0: reset; the device drops what it holds
         drain();
     }
 
@@ -299,14 +299,14 @@ struct Backend::Impl {
         if (running)
             return;
         features_ = features;
-        reg(0x070, 0); // frontends (QEMU) send SET_FEATURES more than once: start over
-        reg(0x070, virtio::status::acknowledge | virtio::status::driver);
+        reg(virtio::reg::status, 0); // frontends (QEMU) send SET_FEATURES more than once: start over
+        reg(virtio::reg::status, virtio::status::acknowledge | virtio::status::driver);
         for (std::uint32_t half = 0; half < 2; ++half) {
-            reg(0x024, half);
-            reg(0x020, static_cast<std::uint32_t>(features_ >> (32 * half)));
+            reg(virtio::reg::driver_features_sel, half);
+            reg(virtio::reg::driver_features, static_cast<std::uint32_t>(features_ >> (32 * half)));
         }
-        reg(0x070, virtio::status::acknowledge | virtio::status::driver | virtio::status::features_ok);
-        if (!(read_reg(0x070) & virtio::status::features_ok))
+        reg(virtio::reg::status, virtio::status::acknowledge | virtio::status::driver | virtio::status::features_ok);
+        if (!(read_reg(virtio::reg::status) & virtio::status::features_ok))
             throw ProtocolError("SET_FEATURES with features the device does not offer");
     }
 
@@ -370,20 +370,22 @@ struct Backend::Impl {
         Ring &r = ring(index);
         if (r.started)
             return;
-        reg(0x030, index);
-        reg(0x038, r.num);
-        const std::pair<std::uint64_t, std::uint64_t> addrs[] = {{0x080, r.desc}, {0x090, r.avail}, {0x0a0, r.used}};
+        reg(virtio::reg::queue_sel, index);
+        reg(virtio::reg::queue_num, r.num);
+        const std::pair<std::uint64_t, std::uint64_t> addrs[] = {{virtio::reg::queue_desc_low, r.desc},
+                                                                 {virtio::reg::queue_driver_low, r.avail},
+                                                                 {virtio::reg::queue_device_low, r.used}};
         for (const auto &[offset, addr] : addrs) {
             reg(offset, static_cast<std::uint32_t>(addr));
             reg(offset + 4, static_cast<std::uint32_t>(addr >> 32));
         }
-        reg(0x044, 1);
-        if (!read_reg(0x044))
+        reg(virtio::reg::queue_ready, 1);
+        if (!read_reg(virtio::reg::queue_ready))
             throw ProtocolError("ring " + std::to_string(index) + " cannot be used (size or addresses)");
         r.started = true;
-        const std::uint32_t status = read_reg(0x070);
+        const std::uint32_t status = read_reg(virtio::reg::status);
         if (!(status & virtio::status::driver_ok))
-            reg(0x070, status | virtio::status::driver_ok);
+            reg(virtio::reg::status, status | virtio::status::driver_ok);
     }
 
     // GET_VRING_BASE: the ring stops; when none runs any more the device is
@@ -393,13 +395,13 @@ struct Backend::Impl {
         std::uint32_t base = 0;
         if (r.started) {
             transport_->run_locked([&] { base = transport_->queue(index).last_avail(); });
-            reg(0x030, index);
-            reg(0x044, 0);
+            reg(virtio::reg::queue_sel, index);
+            reg(virtio::reg::queue_ready, 0);
             r.started = false;
         }
         kicks_[index].reset();
         if (std::none_of(rings_.begin(), rings_.end(), [](const Ring &x) { return x.started; }))
-            reg(0x070, 0);
+            reg(virtio::reg::status, 0);
         return base;
     }
 
@@ -410,13 +412,10 @@ struct Backend::Impl {
         std::memcpy(&h, m.payload.data(), sizeof h);
         const std::uint32_t offset = h.offset.get(), size = h.size.get();
         const auto config = device_->config();
+        if (offset > config.size() || size > max_config_size)
+            return send_reply(m.request, {}); // refused: no data
         std::vector<std::uint8_t> out(sizeof h + size, 0);
         std::memcpy(out.data(), &h, sizeof h);
-        if (offset > config.size() || size > max_config_size) {
-            out.resize(sizeof h); // refused: no data
-            send_reply(m.request, {});
-            return;
-        }
         const std::size_t n = std::min<std::size_t>(size, config.size() - offset);
         std::memcpy(out.data() + sizeof h, config.data() + offset, n);
         send_reply(m.request, out);

@@ -27,7 +27,18 @@
 
 namespace strata::virtio {
 
-inline constexpr std::uint64_t queue_notify_offset = 0x050;
+// Register offsets (virtio 1.2 §4.2.2), for code that drives a Transport as
+// a driver would: the vhost-user backend, the tests.
+namespace reg {
+inline constexpr std::uint64_t magic = 0x000, version = 0x004, device_id = 0x008, vendor_id = 0x00c,
+                               device_features = 0x010, device_features_sel = 0x014, driver_features = 0x020,
+                               driver_features_sel = 0x024, queue_sel = 0x030, queue_num_max = 0x034, queue_num = 0x038,
+                               queue_ready = 0x044, queue_notify = 0x050, interrupt_status = 0x060,
+                               interrupt_ack = 0x064, status = 0x070, queue_desc_low = 0x080, queue_desc_high = 0x084,
+                               queue_driver_low = 0x090, queue_driver_high = 0x094, queue_device_low = 0x0a0,
+                               queue_device_high = 0x0a4, config_generation = 0x0fc, config = 0x100;
+}
+inline constexpr std::uint64_t queue_notify_offset = reg::queue_notify;
 
 namespace status {
 inline constexpr std::uint32_t acknowledge = 1, driver = 2, driver_ok = 4, features_ok = 8, needs_reset = 64,

@@ -36,17 +36,6 @@ inline constexpr std::uint64_t data_base = 0x20000;
 
 inline constexpr std::uint16_t d_next = 1, d_write = 2, d_indirect = 4;
 
-// Register offsets (virtio 1.2 §4.2.2).
-namespace reg {
-inline constexpr std::uint64_t magic = 0x000, version = 0x004, device_id = 0x008, vendor_id = 0x00c,
-                               device_features = 0x010, device_features_sel = 0x014, driver_features = 0x020,
-                               driver_features_sel = 0x024, queue_sel = 0x030, queue_num_max = 0x034, queue_num = 0x038,
-                               queue_ready = 0x044, queue_notify = 0x050, interrupt_status = 0x060,
-                               interrupt_ack = 0x064, status = 0x070, queue_desc_low = 0x080, queue_desc_high = 0x084,
-                               queue_driver_low = 0x090, queue_driver_high = 0x094, queue_device_low = 0x0a0,
-                               queue_device_high = 0x0a4, config_generation = 0x0fc, config = 0x100;
-}
-
 // Status values a driver writes in order (§3.1.1).
 inline constexpr std::uint32_t s_ack = 1, s_driver = 3, s_features_ok = 11, s_driver_ok = 15;
 
