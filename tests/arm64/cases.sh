@@ -18,6 +18,9 @@
 #   /strata/linux/Image, /strata/linux/modules/, /strata/linux/guest-initrd.gz
 #                               with tests/arm64/run --with-linux (the guest
 #                               initramfs: busybox, tests/arm64/guest-init)
+#   /usr/bin/qemu-storage-daemon, /usr/lib/qemu/virtiofsd
+#                               also with --with-linux: Debian's arm64 builds,
+#                               their libraries in /lib/aarch64-linux-gnu
 # Variables: STRATA_CPU (QEMU -cpu model), STRATA_IPA_LIMIT (the IPA limit
 # TESTBED gives for that model), STRATA_* for any strata.*= word.
 # Temporary files go to /tmp (a tmpfs).
@@ -395,4 +398,146 @@ case_el2_hyp_inside_window() {
   expect_lines /tmp/el2in.out "el2-hyp: e2h 0" "el2-hyp: payload returned by hvc" || return
   expect_lines /tmp/el2in.out.err "2 ranges mapped, 0 beyond the window" || return
   pass "EL2 with --e2h0: payload ran, its 2 stage-2 ranges inside the 36-bit window"
+}
+
+# ---- vhost-user backends inside the emulated host (issue 12) ----
+
+# wait_for_socket PATH PID: waits (up to 20 s: the daemons start slowly
+# under emulation) until the backend PID listens on PATH; returns 1 when it
+# died or the time is up.
+wait_for_socket() {
+  i=0
+  while [ ! -S "$1" ]; do
+    kill -0 "$2" 2> /dev/null || return 1
+    [ "$i" -lt 200 ] || return 1
+    sleep 0.1; i=$((i + 1))
+  done
+}
+
+# stop_backend PID NAME: SIGTERM (if still running) and reaping, bounded;
+# prints how it ended.
+stop_backend() {
+  if kill -0 "$1" 2> /dev/null; then
+    kill -TERM "$1" 2> /dev/null
+    i=0
+    while kill -0 "$1" 2> /dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -0 "$1" 2> /dev/null && { kill -KILL "$1"; echo "  $2: killed (no exit 5 s after SIGTERM)"; }
+  fi
+  wait "$1" 2> /dev/null
+  echo "  $2: exit status $?"
+}
+
+# hexof [FILE]: the bytes of FILE (or stdin) as hex digits, as guest-init's hex.
+hexof() { od -An -v -tx1 "$@" | tr -d ' \n'; }
+
+# vhost_user_check DIR OUT: the guest's view (OUT) and the files on this side
+# (DIR) after the run; prints what is wrong, one line each; returns 1 when
+# anything is.
+vhost_user_check() {
+  dir=$1; out=$2; bad=0
+  info() { sed -n "s/^GUEST-INFO $1 //p" "$out" | tr -d '\r'; }
+  grep -q '^GUEST-INFO end' "$out" || { echo "no 'GUEST-INFO end': the guest did not reach the end of its /init"; bad=1; }
+  info insmod | grep -v ' ok$' | sed 's/^/insmod failed: /'
+  for m in virtio_blk fuse virtiofs; do
+    info insmod | grep -qx "$m ok" || { echo "module $m not loaded: '$(info insmod | tr '\n' ' ')'"; bad=1; }
+  done
+  virtio=$(info virtio)
+  for drv in virtio_blk virtiofs virtio_rng; do
+    echo " $virtio " | grep -q "=$drv " || { echo "virtio: no device bound to $drv: '$virtio'"; bad=1; }
+  done
+  # The disk: the bytes this side wrote, its size from the daemon, the line
+  # the guest wrote read back there and then here in the image.
+  [ "$(info vda)" = "$(hexof "$dir/disk-head")" ] \
+    || { echo "/dev/vda first 16 bytes: '$(info vda)', want '$(hexof "$dir/disk-head")'"; bad=1; }
+  info vda-dmesg | grep -q 'virtio_blk virtio[0-9]*: \[vda\] 16384 512-byte logical blocks' \
+    || { echo "dmesg: no '[vda] 16384 512-byte logical blocks': '$(info vda-dmesg)'"; bad=1; }
+  [ "$(info vda-written)" = "$(printf '%s' "$VU_LINE" | hexof)" ] \
+    || { echo "the guest read back '$(info vda-written)' at byte 512, want '$(printf '%s' "$VU_LINE" | hexof)'"; bad=1; }
+  on_disk=$(dd if="$dir/disk.img" bs=512 skip=1 count=1 2> /dev/null | hexof -N ${#VU_LINE})
+  [ "$on_disk" = "$(printf '%s' "$VU_LINE" | hexof)" ] \
+    || { echo "image at byte 512 on this side: '$on_disk', want '$(printf '%s' "$VU_LINE" | hexof)'"; bad=1; }
+  # The share: this side's file read by the guest, the guest's file here.
+  [ "$(info virtiofs-mount)" = "$VU_TAG ok" ] || { echo "virtiofs mount: '$(info virtiofs-mount)'"; bad=1; }
+  [ "$(info virtiofs-read)" = "$(hexof "$dir/share/from-host")" ] \
+    || { echo "the guest read from-host as '$(info virtiofs-read)', want '$(hexof "$dir/share/from-host")'"; bad=1; }
+  [ "$(info virtiofs-wrote)" = "$(hexof "$dir/from-guest.want")" ] \
+    || { echo "the guest read its from-guest back as '$(info virtiofs-wrote)', want '$(hexof "$dir/from-guest.want")'"; bad=1; }
+  [ "$(info virtiofs-umount)" = ok ] || { echo "virtiofs umount: '$(info virtiofs-umount)'"; bad=1; }
+  if [ ! -f "$dir/share/from-guest" ]; then
+    echo "no from-guest in the shared directory on this side"; bad=1
+  elif ! cmp -s "$dir/share/from-guest" "$dir/from-guest.want"; then
+    echo "from-guest on this side: '$(hexof "$dir/share/from-guest")', want '$(hexof "$dir/from-guest.want")'"; bad=1
+  fi
+  return $bad
+}
+
+# Debian's arm64 Linux under strata with both devices behind strata's
+# vhost-user frontend, served by Debian's arm64 backends (tools/arm64/fetch
+# packs them with their libraries into this host): a disk from
+# qemu-storage-daemon (vhost-user-blk export of an 8 MiB image) and a
+# virtio-fs share from the C virtiofsd. The guest (tests/arm64/guest-init)
+# reads the image's first bytes and writes a line at byte 512, which must
+# then be in the image here; it mounts the tag, reads the file this side put
+# in the share and writes one that this side then reads.
+LINUX_CASES="$LINUX_CASES linux_vhost_user"
+case_linux_vhost_user() {
+  need /strata/bin/strata /strata/linux/Image /strata/linux/guest-initrd.gz \
+    /usr/bin/qemu-storage-daemon /usr/lib/qemu/virtiofsd || return
+  need_kvm || return
+  dir=/tmp/vhost-user
+  rm -rf "$dir"; mkdir -p "$dir/share"
+  VU_LINE=written-by-linux-over-vhost-user
+  VU_TAG=hostshare
+  printf 'strata-vhost-blk' > "$dir/disk-head"
+  dd if=/dev/zero of="$dir/disk.img" bs=1M count=8 2> /dev/null
+  dd if="$dir/disk-head" of="$dir/disk.img" conv=notrunc 2> /dev/null
+  printf 'written by the emulated host\n' > "$dir/share/from-host"
+  printf 'written by the arm64 guest\n' > "$dir/from-guest.want"
+
+  t0=$(now)
+  qemu-storage-daemon --blockdev "driver=file,node-name=file0,filename=$dir/disk.img" \
+    --export "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path=$dir/blk.sock,writable=on" \
+    > "$dir/qsd.log" 2>&1 &
+  qsd=$!
+  # sandbox=chroot: the default sandbox (namespaces) ends in pivot_root,
+  # which the initramfs' rootfs cannot do (EINVAL).
+  /usr/lib/qemu/virtiofsd --socket-path="$dir/fs.sock" -o source="$dir/share" -o cache=none -o sandbox=chroot \
+    > "$dir/virtiofsd.log" 2>&1 &
+  vfsd=$!
+  vhost_user_run "$dir" "$qsd" "$vfsd" "$t0"
+  stop_backend "$qsd" qemu-storage-daemon
+  stop_backend "$vfsd" virtiofsd
+  sed 's/^/  qemu-storage-daemon: /' "$dir/qsd.log"
+  sed 's/^/  virtiofsd: /' "$dir/virtiofsd.log"
+}
+
+# vhost_user_run DIR QSD_PID VIRTIOFSD_PID T0: the part of case
+# linux_vhost_user between starting the backends (at uptime T0) and stopping
+# them.
+vhost_user_run() {
+  dir=$1
+  wait_for_socket "$dir/blk.sock" "$2" || { fail "qemu-storage-daemon: no socket: $(tail -n 1 "$dir/qsd.log")"; return; }
+  wait_for_socket "$dir/fs.sock" "$3" || { fail "virtiofsd: no socket: $(tail -n 1 "$dir/virtiofsd.log")"; return; }
+  up=$(since "$4")
+  echo "  both backends listening after $up s"
+  cmdline="console=ttyAMA0 quiet earlycon=pl011,0x9000000 rdinit=/init panic=-1"
+  t1=$(now)
+  run "$dir/linux.out" timeout -s KILL "${STRATA_LINUX_TIMEOUT:-50}" \
+    strata run --kernel /strata/linux/Image --initrd /strata/linux/guest-initrd.gz --cpus 2 --mem 512M \
+    --device "vhost-user,socket=$dir/blk.sock,type=blk" \
+    --device "vhost-user,socket=$dir/fs.sock,type=fs,tag=$VU_TAG" --rng --console stdio \
+    --cmdline "$cmdline strata.write_vda=$VU_LINE strata.virtiofs=$VU_TAG"
+  secs=$(since "$t1")
+  if [ "$rc" = 137 ]; then
+    fail "timed out after ${STRATA_LINUX_TIMEOUT:-50} s; last line: $(tail -n 1 "$dir/linux.out")"; return
+  fi
+  [ "$rc" = 0 ] || fail "strata exit status $rc: $(tail -n 1 "$dir/linux.out.err")"
+  if ! vhost_user_check "$dir" "$dir/linux.out" > "$dir/bad"; then
+    sed 's/^/  FAIL: /' "$dir/bad"
+    fail "$(head -n 1 "$dir/bad")"; return
+  fi
+  [ "$rc" = 0 ] || return
+  echo "  strata run: ok in $secs s (by the emulated host's clock)"
+  pass "qemu-storage-daemon disk: first bytes read, line at 512 in the image;" \
+    "virtiofsd share: host file read, guest file on the host; backends up in ${up}s, guest ${secs}s"
 }
