@@ -1,7 +1,9 @@
 /*
  * virtio-blk throughput guest for tools/bench: sequential reads or writes on
  * the first blk device with `depth` requests kept in flight, until `total`
- * bytes are done, then power-off. Prints nothing but errors.
+ * bytes are done, then power-off. Prints errors, and one line at the end,
+ * "blk-bench: done, read|wrote <bytes> bytes", that tools/bench checks: a run
+ * that stopped early or never started its loop cannot pass for a fast one.
  *   bootargs: op=read|write size=<bytes> depth=<n> total=<bytes>
  *   defaults: op=read size=65536 depth=16 total=16777216
  * total=0 sets the device up and powers off: the baseline that tools/bench
@@ -70,6 +72,14 @@ static unsigned long long arg(const char *bootargs, const char *key, unsigned lo
     return err == 0 ? v : dflt;
 }
 
+static int done_line(int write, unsigned long long bytes)
+{
+    rt_puts(write ? "blk-bench: done, wrote " : "blk-bench: done, read ");
+    rt_put_u64(bytes);
+    rt_puts(" bytes\n");
+    return 0;
+}
+
 /* 1 for op=write, 0 for op=read (or no op). */
 static int op_is_write(const char *bootargs)
 {
@@ -117,7 +127,7 @@ int main(const void *dtb)
     if (capacity < per_req)
         fail("disk smaller than one request, sectors: ", capacity);
     if (total == 0)
-        return 0; /* the baseline run: boot, set the device up, power off */
+        return done_line(write, 0); /* the baseline run: boot, set the device up, power off */
 
     /* Slot i: queue descriptor i -> table[i] = header, data, status. */
     for (i = 0; i < depth; i++) {
@@ -193,5 +203,5 @@ int main(const void *dtb)
         deadline = 0;
         spins = 0;
     }
-    return 0;
+    return done_line(write, done);
 }
