@@ -29,6 +29,7 @@ HostConsole::HostConsole(const ConsoleSpec &spec) : spec_(spec) {
 }
 
 void HostConsole::write(std::span<const std::uint8_t> bytes) {
+    std::lock_guard lock(out_mutex_);
     while (out_fd_ >= 0 && !bytes.empty()) {
         ssize_t n = ::write(out_fd_, bytes.data(), bytes.size());
         if (n < 0 && errno == EINTR)

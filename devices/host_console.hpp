@@ -12,6 +12,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -30,6 +31,7 @@ public:
     // Opens the output (a file is created or truncated); throws system_error.
     explicit HostConsole(const ConsoleSpec &spec);
 
+    // Called from vCPU threads (the UARTs) and the io_context (virtio console).
     void write(std::span<const std::uint8_t> bytes);
 
     // Reads stdin (stdio consoles only) until EOF, passing bytes to `input`;
@@ -44,6 +46,7 @@ private:
 
     ConsoleSpec spec_;
     UniqueFd file_;
+    std::mutex out_mutex_; // guards out_fd_ and keeps writers' bytes apart
     int out_fd_ = -1;
     bool on_terminal_ = false;
     bool escaped_ = false;

@@ -26,6 +26,8 @@
 
 #include <sys/sysinfo.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <iostream>
 
@@ -254,6 +256,26 @@ std::uint64_t load_guest(Vm &vm, const Kernel &kernel, const fdt::Layout &layout
     return kernel.elf->entry;
 }
 
+// The guest has stopped: no device may still read or write its memory when
+// the Vm unmaps it. Block requests in flight on io_uring are waited for.
+void shut_down_devices(boost::asio::io_context &io, const std::vector<std::unique_ptr<VirtioSlot>> &slots) {
+    for (const auto &slot : slots)
+        slot->transport.shut_down();
+    auto busy = [&] {
+        return std::count_if(slots.begin(), slots.end(), [](const auto &slot) { return slot->transport.busy(); });
+    };
+    io.restart();
+    const auto start = std::chrono::steady_clock::now();
+    bool warned = false;
+    while (busy() > 0) {
+        if (!warned && std::chrono::steady_clock::now() - start > std::chrono::seconds(5)) {
+            spdlog::warn("waiting for the I/O of {} devices before releasing guest memory", busy());
+            warned = true;
+        }
+        io.run_one_for(std::chrono::milliseconds(100));
+    }
+}
+
 // With --trace-s2: the guest hypervisor's stage-2 as the VM left it.
 void print_stage2(Vm &vm, const fdt::Layout &layout) {
     if (auto s2 = arch::stage2_state(vm.vcpu(0)))
@@ -322,6 +344,7 @@ int run_command(int argc, const char *const *argv, const virtio::Registry &regis
             stop(0);
         });
     const int status = vm.run(io);
+    shut_down_devices(io, virtio_slots);
     if (vm_opts["trace-s2"].as<bool>())
         print_stage2(vm, layout);
     return status;

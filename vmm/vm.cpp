@@ -149,9 +149,18 @@ int Vm::run(boost::asio::io_context &io) {
     for (auto &vcpu : vcpus_)
         threads.emplace_back([this, &vcpu] { run_vcpu(*vcpu); });
     // The io_context runs here until a stop request (the guard keeps it from
-    // returning early when it has nothing to do).
+    // returning early when it has nothing to do). Whatever escapes a handler
+    // (bad_alloc, a bug) stops the vCPUs before their threads are joined.
     auto guard = boost::asio::make_work_guard(io);
-    io.run();
+    try {
+        io.run();
+    } catch (const std::exception &e) {
+        spdlog::error("the io thread failed: {}", e.what());
+        control_.request_stop(exit_status::host_error);
+    } catch (...) {
+        spdlog::error("the io thread failed with an unknown exception");
+        control_.request_stop(exit_status::host_error);
+    }
     threads.clear(); // joins
     return control_.status();
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 namespace strata::virtio {
@@ -36,18 +37,8 @@ template <class Buffer>
 std::vector<Buffer> data_buffers(const GuestMemory &memory, const Chain &chain, bool writable, std::uint64_t skip,
                                  std::uint64_t len) {
     std::vector<Buffer> out;
-    for (const auto &b : chain.buffers) {
-        if (b.writable != writable || len == 0)
-            continue;
-        if (skip >= b.len) {
-            skip -= b.len;
-            continue;
-        }
-        const std::uint64_t n = std::min<std::uint64_t>(b.len - skip, len);
-        out.emplace_back(memory.span(GuestAddress{b.addr.value + skip}, n).value().data(), n);
-        len -= n;
-        skip = 0;
-    }
+    for_each_piece(memory, chain, writable, skip, len,
+                   [&](std::span<std::byte> piece) { out.emplace_back(piece.data(), piece.size()); });
     return out;
 }
 
@@ -92,11 +83,14 @@ void Block::finish(Transport &transport, std::uint64_t generation, const Chain &
         return; // the driver reset the device meanwhile
     // The status byte is the last device-writable byte of the chain.
     write_chain(transport.memory(), chain, chain.writable - 1, std::span(&status, 1));
-    transport.complete(0, chain.head, written + 1);
+    transport.complete(0, chain, written + 1);
 }
 
-void Block::start(Transport &transport, Chain chain) {
+void Block::start(Transport &transport, Chain popped) {
     const auto &memory = transport.memory();
+    // Shared by the completion handlers: one copy of the chain per request.
+    const auto request = std::make_shared<const Chain>(std::move(popped));
+    const Chain &chain = *request;
     const std::uint64_t generation = transport.generation();
     if (chain.writable == 0)
         return transport.needs_reset("a block request without a status byte");
@@ -112,8 +106,8 @@ void Block::start(Transport &transport, Chain chain) {
 
     const std::uint64_t out_len = chain.readable - sizeof raw; // data the guest gives us
     const std::uint64_t in_len = chain.writable - 1;           // room for data back
-    auto done = [this, &transport, generation, chain](std::uint8_t status, std::uint32_t written) {
-        transport.run_locked([&] { finish(transport, generation, chain, status, written); });
+    auto done = [this, &transport, generation, request](std::uint8_t status, std::uint32_t written) {
+        transport.run_locked([&] { finish(transport, generation, *request, status, written); });
     };
     auto in_range = [&](std::uint64_t len) {
         return len % sector == 0 && h.sector <= capacity_ && len / sector <= capacity_ - h.sector;

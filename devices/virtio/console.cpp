@@ -16,12 +16,12 @@ constexpr std::size_t pending_limit = 64 * 1024; // input the guest does not rea
 void Console::notify(Transport &transport, std::size_t queue) {
     if (queue == receiveq)
         return fill(transport);
-    // In pieces: the guest chooses the chain's length (up to 4 GiB).
-    std::array<std::uint8_t, 4096> bytes;
+    // Straight from guest memory, one pass over the chain.
     while (auto chain = transport.pop(transmitq)) {
-        for (std::uint64_t at = 0; at < chain->readable; at += bytes.size())
-            output_(std::span(bytes).first(read_chain(transport.memory(), *chain, at, bytes)));
-        transport.complete(transmitq, chain->head, 0);
+        for_each_piece(transport.memory(), *chain, false, 0, chain->readable, [&](std::span<std::byte> piece) {
+            output_({reinterpret_cast<const std::uint8_t *>(piece.data()), piece.size()});
+        });
+        transport.complete(transmitq, *chain, 0);
     }
 }
 
@@ -46,7 +46,7 @@ void Console::fill(Transport &transport) {
             pending_.begin() + static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(pending_.size(), chain->writable)));
         const std::size_t n = write_chain(transport.memory(), *chain, 0, chunk);
         pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-        transport.complete(receiveq, chain->head, static_cast<std::uint32_t>(n));
+        transport.complete(receiveq, *chain, static_cast<std::uint32_t>(n));
     }
 }
 

@@ -72,7 +72,8 @@ void set_half(std::uint64_t &v, bool high, std::uint32_t half) {
 Transport::Transport(std::string name, Device &device, const GuestMemory &memory, IrqLine &irq,
                      boost::asio::io_context &io, std::uint16_t max_queue_size)
     : name_(std::move(name)), device_(device), memory_(memory), irq_(irq), io_(io),
-      max_queue_size_(max_queue_size ? max_queue_size : device.max_queue_size()), queues_(device.queues()) {
+      max_queue_size_(max_queue_size ? max_queue_size : device.max_queue_size()), queues_(device.queues()),
+      full_(device.queues()), renotify_(device.queues()) {
     device_.attached(*this);
 }
 
@@ -180,7 +181,10 @@ void Transport::write_register(std::uint64_t offset, std::uint32_t v) {
         if (!q)
             return warn("QueueReady for a queue that does not exist");
         if (v == 0) {
-            q->ready = false;
+            // Disabling a queue fences it as a reset does: chains in flight
+            // are released as stale, and their completions push nothing.
+            if (q->ready)
+                q->reset();
             return;
         }
         if (q->size > max_queue_size_)
@@ -242,36 +246,71 @@ void Transport::reset() {
     ++generation_;
     for (auto &q : queues_)
         q.reset();
+    std::fill(full_.begin(), full_.end(), false);
+}
+
+void Transport::shut_down() {
+    std::lock_guard lock(mutex_);
+    shut_down_ = true;
+    reset();
+}
+
+bool Transport::busy() const {
+    std::lock_guard lock(mutex_);
+    return device_.busy();
 }
 
 void Transport::notified(std::size_t queue) {
     std::lock_guard lock(mutex_);
+    if (shut_down_)
+        return;
+    if (queue < queues_.size())
+        renotify_[queue] = false;
     if (!(status_ & status::driver_ok))
         return warn("queue notify before DRIVER_OK");
     if (status_ & status::needs_reset)
         return;
     if (queue >= queues_.size() || !queues_[queue].ready)
         return warn("notify for queue " + std::to_string(queue) + ", which is not ready");
+    pop_budget_ = pop_budget;
     device_.notify(*this, queue);
+}
+
+// Runs notified(queue) again later, once: after other work on the io_context.
+void Transport::renotify(std::size_t queue) {
+    if (renotify_[queue])
+        return;
+    renotify_[queue] = true;
+    boost::asio::post(io_, [this, queue] { notified(queue); });
 }
 
 std::optional<Chain> Transport::pop(std::size_t queue) {
     if (!active() || !queues_.at(queue).ready)
         return std::nullopt;
-    auto p = queues_[queue].pop(memory_);
-    if (p.kind == Popped::Kind::fault) {
-        needs_reset(p.fault);
+    if (pop_budget_ == 0) { // this turn has done its share: the rest comes next turn
+        renotify(queue);
         return std::nullopt;
     }
-    if (p.kind == Popped::Kind::empty)
-        return std::nullopt;
+    auto p = queues_[queue].pop(memory_);
+    switch (p.kind) {
+    case Popped::Kind::fault: needs_reset(p.fault); return std::nullopt;
+    case Popped::Kind::empty: return std::nullopt;
+    case Popped::Kind::full: full_[queue] = true; return std::nullopt;
+    case Popped::Kind::chain: break;
+    }
+    --pop_budget_;
     return std::move(p.chain);
 }
 
-void Transport::complete(std::size_t queue, std::uint16_t head, std::uint32_t len) {
-    if (!active())
-        return;
-    auto r = queues_.at(queue).push(memory_, head, len);
+void Transport::complete(std::size_t queue, const Chain &chain, std::uint32_t len) {
+    auto &q = queues_.at(queue);
+    if (!active() || !q.release(chain))
+        return;         // reset, disabled or failed since the chain was popped: it is not the driver's any more
+    if (full_[queue]) { // release() made room for chains left in the avail ring
+        full_[queue] = false;
+        renotify(queue);
+    }
+    auto r = q.push(memory_, chain.head, len);
     if (r.fault)
         return needs_reset(*r.fault);
     if (r.notify)

@@ -47,6 +47,8 @@ inline constexpr std::uint32_t acknowledge = 1, driver = 2, driver_ok = 4, featu
 
 class Transport final : public BusDevice {
 public:
+    static constexpr std::uint32_t pop_budget = 64; // chains per turn on the io_context
+
     // `max_queue_size` overrides the device's QueueNumMax (0: the device's own):
     // a vhost-user backend takes the ring sizes its frontend chose.
     Transport(std::string name, Device &device, const GuestMemory &memory, IrqLine &irq, boost::asio::io_context &io,
@@ -62,10 +64,14 @@ public:
     const GuestMemory &memory() const { return memory_; }
     Queue &queue(std::size_t index) { return queues_.at(index); }
     bool active() const { return status_ & status::driver_ok && !(status_ & status::needs_reset); }
-    // Completes a chain; interrupts the driver when it asked for that.
-    void complete(std::size_t queue, std::uint16_t head, std::uint32_t len);
+    // Completes a chain pop() gave out (`len` bytes written); interrupts the
+    // driver when it asked for that. A chain of a queue that was reset or
+    // disabled since is dropped.
+    void complete(std::size_t queue, const Chain &chain, std::uint32_t len);
     // Pops the next chain of `queue`; a malformed ring marks the device
-    // NEEDS_RESET and returns nullopt, like an empty ring.
+    // NEEDS_RESET and returns nullopt, like an empty ring. Each turn on the
+    // io_context pops at most pop_budget chains: past that pop() returns
+    // nullopt and the queue is notified again after other work has run.
     std::optional<Chain> pop(std::size_t queue);
     // The guest broke the rules in a way the device cannot go on from.
     void needs_reset(const std::string &why);
@@ -83,12 +89,19 @@ public:
     template <class Fn>
     void run_locked(Fn &&fn) {
         std::lock_guard lock(mutex_);
+        pop_budget_ = pop_budget;
         fn();
     }
+    // The VM is going away: the device drops what it holds (as on a reset)
+    // and no queue work starts any more. busy() then tells whether I/O it
+    // started still touches guest memory.
+    void shut_down();
+    bool busy() const;
     const std::string &name() const { return name_; }
     std::uint32_t status() const;
 
 private:
+    void renotify(std::size_t queue);
     std::uint32_t read_register(std::uint64_t offset);
     void write_register(std::uint64_t offset, std::uint32_t value);
     void write_status(std::uint32_t value);
@@ -115,7 +128,11 @@ private:
     std::uint32_t interrupt_status_ = 0;
     std::uint32_t config_generation_ = 0;
     std::uint64_t generation_ = 0;
+    bool shut_down_ = false;
     std::vector<Queue> queues_;
+    std::vector<bool> full_;     // per queue: a pop found no room for more buffers in flight
+    std::vector<bool> renotify_; // per queue: a notified() is posted
+    std::uint32_t pop_budget_ = pop_budget;
     std::vector<std::string> warned_; // each kind of guest mistake is logged once
 };
 

@@ -11,6 +11,8 @@
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -24,13 +26,19 @@ constexpr std::uint64_t f_mac = 1ull << 5;
 constexpr int vnet_hdr_size = 12; // struct virtio_net_hdr_v1
 constexpr std::size_t num_buffers_offset = 10;
 
-std::vector<iovec> iovecs(const GuestMemory &memory, const Chain &chain, bool writable) {
+// The chain's device-readable or -writable bytes from `skip` on, as iovecs.
+std::vector<iovec> iovecs(const GuestMemory &memory, const Chain &chain, bool writable, std::uint64_t skip = 0) {
     std::vector<iovec> v;
-    for (const auto &b : chain.buffers)
-        if (b.writable == writable)
-            v.push_back({memory.span(b.addr, b.len).value().data(), b.len});
+    for_each_piece(memory, chain, writable, skip, UINT64_MAX, [&](std::span<std::byte> piece) {
+        v.push_back({piece.data(), piece.size()});
+    });
     return v;
 }
+
+// The header of every frame strata gives the tap: no offload was offered, so
+// whatever the guest wrote in its header (checksum or GSO requests the tap
+// would act on) is replaced by "nothing to do" (virtio 1.2 §5.1.6.2).
+constexpr std::array<std::uint8_t, vnet_hdr_size> plain_header{};
 
 } // namespace
 
@@ -102,9 +110,11 @@ void Net::receive(Transport &transport) {
         // Without MRG_RXBUF every frame takes one chain: num_buffers = 1.
         const le16 one{1};
         write_chain(transport.memory(), *rx_, num_buffers_offset, {reinterpret_cast<const std::uint8_t *>(&one), 2});
-        const std::uint16_t head = rx_->head;
+        // A tap reports a frame's whole length even when the buffers cut it short.
+        const auto written = static_cast<std::uint32_t>(std::min<std::uint64_t>(n, rx_->writable));
+        const Chain chain = std::move(*rx_);
         rx_.reset();
-        transport.complete(receiveq, head, static_cast<std::uint32_t>(n));
+        transport.complete(receiveq, chain, written);
     }
 }
 
@@ -115,8 +125,12 @@ void Net::transmit(Transport &transport) {
             if (!tx_)
                 return;
         }
-        const auto iov = iovecs(transport.memory(), *tx_, false);
-        const ssize_t n = ::writev(tap_.native_handle(), iov.data(), static_cast<int>(iov.size()));
+        auto iov = iovecs(transport.memory(), *tx_, false, vnet_hdr_size);
+        iov.insert(iov.begin(), {const_cast<std::uint8_t *>(plain_header.data()), plain_header.size()});
+        // A frame without a whole header is dropped, as a NIC would.
+        const ssize_t n = tx_->readable < vnet_hdr_size
+                              ? 0
+                              : ::writev(tap_.native_handle(), iov.data(), static_cast<int>(iov.size()));
         if (n < 0 && errno == EAGAIN) {
             if (!tx_waiting_) {
                 tx_waiting_ = true;
@@ -131,9 +145,9 @@ void Net::transmit(Transport &transport) {
             return;
         }
         // A frame the tap rejects (too short, too long) is dropped, as a NIC would.
-        const std::uint16_t head = tx_->head;
+        const Chain chain = std::move(*tx_);
         tx_.reset();
-        transport.complete(transmitq, head, 0);
+        transport.complete(transmitq, chain, 0);
     }
 }
 

@@ -4,6 +4,7 @@
 #include "devices/virtio/le.hpp"
 
 #include <atomic>
+#include <bit>
 #include <cstring>
 
 namespace strata::virtio {
@@ -39,22 +40,30 @@ std::uint64_t desc_bytes(std::uint16_t n) { return 16ull * n; }
 std::uint64_t avail_bytes(std::uint16_t n) { return 6 + 2ull * n; }
 std::uint64_t used_bytes(std::uint16_t n) { return 6 + 8ull * n; }
 
-std::optional<std::uint16_t> load16(const GuestMemory &m, std::uint64_t addr) {
-    auto v = m.read_obj<le16>(GuestAddress{addr});
-    if (!v)
+// Ring indices and flags: the driver writes them while we read, so they are
+// accessed atomically (every ring address is checked to be aligned, so each
+// 16-bit field is too). `order` orders the guest memory accesses around it.
+std::optional<std::uint16_t> load16(const GuestMemory &m, std::uint64_t addr,
+                                    std::memory_order order = std::memory_order_relaxed) {
+    auto s = m.span(GuestAddress{addr}, 2);
+    if (!s)
         return std::nullopt;
-    return v->get();
+    const std::uint16_t raw = std::atomic_ref(*reinterpret_cast<std::uint16_t *>(s->data())).load(order);
+    return std::bit_cast<le16>(raw).get();
+}
+
+void store16(const GuestMemory &m, std::uint64_t addr, std::uint16_t v,
+             std::memory_order order = std::memory_order_relaxed) {
+    if (auto s = m.span(GuestAddress{addr}, 2))
+        std::atomic_ref(*reinterpret_cast<std::uint16_t *>(s->data()))
+            .store(std::bit_cast<std::uint16_t>(le16{v}), order);
 }
 
 std::optional<Descriptor> load_descriptor(const GuestMemory &m, std::uint64_t addr) {
-    auto d = m.read_obj<RawDescriptor>(GuestAddress{addr});
+    auto d = m.read_obj<RawDescriptor>(GuestAddress{addr}); // one copy; only the copy is used
     if (!d)
         return std::nullopt;
     return Descriptor{d->addr.get(), d->len.get(), d->flags.get(), d->next.get()};
-}
-
-void store16(const GuestMemory &m, std::uint64_t addr, std::uint16_t v) {
-    (void)m.write_obj(GuestAddress{addr}, le16{v});
 }
 
 } // namespace
@@ -70,21 +79,25 @@ std::optional<std::string> Queue::check(const GuestMemory &memory) const {
     return std::nullopt;
 }
 
-void Queue::reset() { *this = Queue{}; }
+void Queue::reset() {
+    const std::uint32_t next_epoch = epoch_ + 1;
+    *this = Queue{};
+    epoch_ = next_epoch;
+}
 
 std::optional<std::string> Queue::walk(const GuestMemory &memory, std::uint16_t head, Chain &chain) const {
     if (head >= size)
         return "avail ring names descriptor " + std::to_string(head) + " of a " + std::to_string(size) + "-entry table";
     std::uint64_t table = desc;
     std::uint32_t count = size;  // entries in the current table
-    std::uint32_t budget = size; // links left before we call it a loop
+    std::uint32_t budget = size; // descriptors the chain may still hold (it also ends any loop)
     bool in_indirect = false;
     std::uint16_t index = head;
     bool seen_writable = false;
     for (;;) {
         if (budget-- == 0)
-            return in_indirect ? "an indirect descriptor table loops"
-                               : "a descriptor chain loops or is longer than the queue";
+            return "a descriptor chain longer than the queue size " + std::to_string(size) +
+                   (in_indirect ? " (through its indirect table)" : " (or a loop)");
         auto d = load_descriptor(memory, table + 16ull * index);
         if (!d)
             return "a descriptor table lies outside guest RAM";
@@ -97,11 +110,14 @@ std::optional<std::string> Queue::walk(const GuestMemory &memory, std::uint16_t 
                 return "a descriptor with both INDIRECT and NEXT";
             if (d->len == 0 || d->len % 16 != 0)
                 return "an indirect table length " + std::to_string(d->len) + " that is not a multiple of 16";
+            ++budget; // the indirect descriptor itself holds no buffer
+            if (d->len / 16 > budget)
+                return "an indirect table of " + std::to_string(d->len / 16) +
+                       " descriptors makes a chain longer than the queue size " + std::to_string(size);
             if (!memory.span(GuestAddress{d->addr}, d->len))
                 return "an indirect table outside guest RAM";
             table = d->addr;
             count = d->len / 16;
-            budget = count;
             in_indirect = true;
             index = 0;
             continue;
@@ -127,35 +143,40 @@ std::optional<std::string> Queue::walk(const GuestMemory &memory, std::uint16_t 
 
 Popped Queue::pop(const GuestMemory &memory) {
     Popped p;
-    auto idx = load16(memory, avail + 2);
-    if (!idx) {
+    auto fault = [&](std::string why) {
         p.kind = Popped::Kind::fault;
-        p.fault = "the avail ring lies outside guest RAM";
-        return p;
-    }
+        p.fault = std::move(why);
+        return std::move(p);
+    };
+    // The ring entries must be read after the index that published them.
+    auto idx = load16(memory, avail + 2, std::memory_order_acquire);
+    if (!idx)
+        return fault("the avail ring lies outside guest RAM");
     const std::uint16_t pending = static_cast<std::uint16_t>(*idx - last_avail_);
     if (pending == 0)
         return p;
-    if (pending > size) {
-        p.kind = Popped::Kind::fault;
-        p.fault = "the avail index is " + std::to_string(pending) + " entries ahead of a " + std::to_string(size) +
-                  "-entry queue";
-        return p;
-    }
-    // The ring entry must be read after the index that published it.
-    std::atomic_thread_fence(std::memory_order_acquire);
+    if (pending > size)
+        return fault("the avail index is " + std::to_string(pending) + " entries ahead of a " + std::to_string(size) +
+                     "-entry queue");
     auto head = load16(memory, avail + 4 + 2ull * (last_avail_ % size));
-    if (!head) {
-        p.kind = Popped::Kind::fault;
-        p.fault = "the avail ring lies outside guest RAM";
-        return p;
-    }
+    if (!head)
+        return fault("the avail ring lies outside guest RAM");
     p.chain.head = *head;
-    if (auto fault = walk(memory, *head, p.chain)) {
-        p.kind = Popped::Kind::fault;
-        p.fault = *fault;
+    if (auto why = walk(memory, *head, p.chain))
+        return fault(*why);
+    if (in_flight_.size() != size)
+        in_flight_.assign(size, 0);
+    if (in_flight_[*head])
+        return fault("descriptor " + std::to_string(*head) + " is made available while it is still in flight");
+    if (buffers_held_ + p.chain.buffers.size() > held_buffers_per_entry * size) {
+        p.kind = Popped::Kind::full;
+        p.chain = {};
         return p;
     }
+    in_flight_[*head] = static_cast<std::uint16_t>(1 + p.chain.buffers.size());
+    ++chains_held_;
+    buffers_held_ += static_cast<std::uint32_t>(p.chain.buffers.size());
+    p.chain.epoch = epoch_;
     ++last_avail_;
     if (event_idx) { // tell the driver how far we have read: avail_event
         store16(memory, used + 4 + 8ull * size, last_avail_);
@@ -167,8 +188,21 @@ Popped Queue::pop(const GuestMemory &memory) {
     return p;
 }
 
+bool Queue::release(const Chain &chain) {
+    if (chain.epoch != epoch_ || chain.head >= in_flight_.size() || in_flight_[chain.head] == 0)
+        return false;
+    buffers_held_ -= in_flight_[chain.head] - 1u;
+    --chains_held_;
+    in_flight_[chain.head] = 0;
+    return true;
+}
+
 Queue::Pushed Queue::push(const GuestMemory &memory, std::uint16_t head, std::uint32_t len) {
     Pushed r;
+    if (size == 0) {
+        r.fault = "a completion for a queue of size 0";
+        return r;
+    }
     const std::uint64_t elem = used + 4 + 8ull * (next_used_ % size);
     if (!memory.write_obj(GuestAddress{elem}, UsedElem{le32{head}, le32{len}})) {
         r.fault = "the used ring lies outside guest RAM";
@@ -176,8 +210,7 @@ Queue::Pushed Queue::push(const GuestMemory &memory, std::uint16_t head, std::ui
     }
     const std::uint16_t old = next_used_++;
     // The element must be visible before the index that publishes it.
-    std::atomic_thread_fence(std::memory_order_release);
-    store16(memory, used + 2, next_used_);
+    store16(memory, used + 2, next_used_, std::memory_order_release);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (event_idx) {
         const auto used_event = load16(memory, avail + 4 + 2ull * size).value_or(old);
@@ -191,37 +224,21 @@ Queue::Pushed Queue::push(const GuestMemory &memory, std::uint16_t head, std::ui
     return r;
 }
 
-namespace {
-template <class Copy>
-std::size_t copy_chain(const Chain &chain, bool writable, std::uint64_t offset, std::size_t want, Copy copy) {
-    std::size_t done = 0;
-    for (const auto &b : chain.buffers) {
-        if (b.writable != writable || done == want)
-            continue;
-        if (offset >= b.len) {
-            offset -= b.len;
-            continue;
-        }
-        const std::size_t n = std::min<std::uint64_t>(b.len - offset, want - done);
-        copy(GuestAddress{b.addr.value + offset}, done, n);
-        done += n;
-        offset = 0;
-    }
-    return done;
-}
-} // namespace
-
 std::size_t read_chain(const GuestMemory &memory, const Chain &chain, std::uint64_t offset,
                        std::span<std::uint8_t> out) {
-    return copy_chain(chain, false, offset, out.size(), [&](GuestAddress a, std::size_t at, std::size_t n) {
-        std::memcpy(out.data() + at, memory.span(a, n).value().data(), n);
+    std::size_t at = 0;
+    return for_each_piece(memory, chain, false, offset, out.size(), [&](std::span<std::byte> piece) {
+        std::memcpy(out.data() + at, piece.data(), piece.size());
+        at += piece.size();
     });
 }
 
 std::size_t write_chain(const GuestMemory &memory, const Chain &chain, std::uint64_t offset,
                         std::span<const std::uint8_t> in) {
-    return copy_chain(chain, true, offset, in.size(), [&](GuestAddress a, std::size_t at, std::size_t n) {
-        std::memcpy(memory.span(a, n).value().data(), in.data() + at, n);
+    std::size_t at = 0;
+    return for_each_piece(memory, chain, true, offset, in.size(), [&](std::span<std::byte> piece) {
+        std::memcpy(piece.data(), in.data() + at, piece.size());
+        at += piece.size();
     });
 }
 

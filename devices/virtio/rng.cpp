@@ -23,7 +23,7 @@ void Rng::notify(Transport &transport, std::size_t queue) {
         while (got < 0 && errno == EINTR);
         const std::size_t n = got > 0 ? static_cast<std::size_t>(got) : 0;
         const std::size_t written = write_chain(transport.memory(), *chain, 0, std::span(bytes).first(n));
-        transport.complete(queue, chain->head, static_cast<std::uint32_t>(written));
+        transport.complete(queue, *chain, static_cast<std::uint32_t>(written));
     }
 }
 

@@ -21,6 +21,8 @@
 #define FAR_ADDRESS 0x7f00000000ull
 
 #define BLK_T_IN 0u
+#define BLK_T_OUT 1u
+#define BLK_T_FLUSH 4u
 
 struct blk_req_hdr {
     uint32_t type;
@@ -336,6 +338,94 @@ static void status_backwards(const char *name)
         say_ok(name);
 }
 
+/* An indirect table one entry longer than the queue: a chain longer than the
+ * queue size (virtio 1.2 §2.7.5.3.1), refused however the table is reached. */
+static void indirect_too_long(const char *name)
+{
+    struct virtq *queues[] = {&vq};
+    struct virtq_desc *table = (struct virtq_desc *)scratch;
+    unsigned i, n = QUEUE_SIZE + 1;
+    int err = virtio_init(&rng, VIRTIO_F_VERSION_1 | VIRTIO_F_INDIRECT_DESC, queues, 1, QUEUE_SIZE);
+
+    if (err) {
+        say_fail(name, virtio_strerror(err), (unsigned)-err);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        table[i].addr = (uint64_t)(unsigned long)(scratch + 2048 + i);
+        table[i].len = 1;
+        table[i].flags = VIRTQ_DESC_F_WRITE | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
+        table[i].next = (uint16_t)(i + 1);
+    }
+    set_desc(0, (uint64_t)(unsigned long)table, n * sizeof *table, VIRTQ_DESC_F_INDIRECT, 0);
+    publish(0);
+    if (!saw_needs_reset())
+        say_fail(name, "no NEEDS_RESET, status", virtio_status(&rng));
+    else if (used_idx() != 0)
+        say_fail(name, "used entry for a chain longer than the queue, used idx", used_idx());
+    else
+        say_ok(name);
+}
+
+/* The bystander's queue disabled, then given size 0, while its requests are
+ * in flight (a 64 KiB write, then flushes: fdatasync makes them slow): their
+ * completions must land nowhere (one once divided by the new size), and the
+ * device must come back after a reset. */
+static uint8_t big[65536] __attribute__((aligned(4096)));
+static struct blk_req_hdr write_hdr = {BLK_T_OUT, 0, 0}, flush_hdr = {BLK_T_FLUSH, 0, 0};
+static uint8_t statuses[8];
+
+static void disable_with_io_in_flight(const char *name)
+{
+    struct virtio_buf w[3] = {
+        {(uint64_t)(unsigned long)&write_hdr, sizeof write_hdr, 0},
+        {(uint64_t)(unsigned long)big, sizeof big, 0},
+        {(uint64_t)(unsigned long)&statuses[0], 1, 1},
+    };
+    unsigned round, i, late = 0;
+
+    for (round = 0; round < 4; round++) {
+        uint16_t at_disable;
+
+        if (blk_init() != 0) {
+            say_fail(name, "the blk device did not come back after a reset, round", round);
+            return;
+        }
+        big[round] = (uint8_t)round; /* new data: the pages are dirty again */
+        virtq_add(&bq, w, 3, 0);
+        for (i = 1; i < 5; i++) {
+            struct virtio_buf f[2] = {
+                {(uint64_t)(unsigned long)&flush_hdr, sizeof flush_hdr, 0},
+                {(uint64_t)(unsigned long)&statuses[i], 1, 1},
+            };
+            virtq_add(&bq, f, 2, 0);
+        }
+        virtq_kick(&blk, &bq);
+        virtio_write(&blk, VIRTIO_MMIO_QUEUE_SEL, 0);
+        virtio_write(&blk, VIRTIO_MMIO_QUEUE_READY, 0);
+        at_disable = *(volatile uint16_t *)&bq.used.idx;
+        virtio_write(&blk, VIRTIO_MMIO_QUEUE_NUM, 0);
+        late += 5u - at_disable;
+        rt_delay_us(QUIET_MS * 1000u);
+        if (*(volatile uint16_t *)&bq.used.idx != at_disable) {
+            say_fail(name, "completions reached the disabled queue, used idx", *(volatile uint16_t *)&bq.used.idx);
+            blk_init();
+            return;
+        }
+        if (virtio_read(&blk, VIRTIO_MMIO_QUEUE_READY) != 0) {
+            say_fail(name, "QueueReady still reads", 1);
+            blk_init();
+            return;
+        }
+    }
+    if (late == 0)
+        say_fail(name, "every request completed before the disable: nothing was tested", 0);
+    else
+        say_ok(name);
+    if (blk_init() != 0)
+        say_fail(name, "the blk device did not come back after a reset", 0);
+}
+
 static void victim_works(void)
 {
     struct virtio_buf b = {(uint64_t)(unsigned long)scratch, 32, 1};
@@ -375,6 +465,8 @@ static const struct hostile_case cases[] = {
     {"write-read-only", write_read_only},
     {"narrow-and-wide-access", narrow_and_wide_access},
     {"status-backwards", status_backwards},
+    {"indirect-too-long", indirect_too_long},
+    {"disable-with-io-in-flight", disable_with_io_in_flight},
 };
 
 int main(const void *dtb)

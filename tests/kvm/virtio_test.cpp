@@ -124,7 +124,9 @@ TEST(VirtioHostile, MalformedOperationsAreSurvivedAndAHealthyDeviceKeepsWorking)
                            "notify-before-driver-ok",
                            "write-read-only",
                            "narrow-and-wide-access",
-                           "status-backwards"};
+                           "status-backwards",
+                           "indirect-too-long",
+                           "disable-with-io-in-flight"};
     for (const char *c : cases) {
         EXPECT_NE(o.out.find(std::string("hostile: ") + c + ": ok\n"), std::string::npos) << c << "\n" << o.out;
         EXPECT_NE(o.out.find(std::string("hostile: healthy after ") + c + "\n"), std::string::npos) << c;
@@ -134,9 +136,10 @@ TEST(VirtioHostile, MalformedOperationsAreSurvivedAndAHealthyDeviceKeepsWorking)
     EXPECT_EQ(o.status, 0) << o.err;
     // Each kind of mistake is logged, once.
     for (const char *log :
-         {"a descriptor chain loops", "a buffer outside guest RAM", "entries ahead of a", "is not a power of two",
-          "misaligned ring", "queue notify before DRIVER_OK", "write to read-only register MagicValue",
-          "8-byte read at register offset 0", "device status went backwards"}) {
+         {"a descriptor chain longer than the queue size 16 (or a loop)", "a buffer outside guest RAM",
+          "entries ahead of a", "is not a power of two", "misaligned ring", "queue notify before DRIVER_OK",
+          "write to read-only register MagicValue", "8-byte read at register offset 0", "device status went backwards",
+          "an indirect table of 17 descriptors makes a chain longer than the queue size 16"}) {
         const auto first = o.err.find(log);
         EXPECT_NE(first, std::string::npos) << log << "\n" << o.err;
         EXPECT_EQ(o.err.find(log, first + 1), std::string::npos) << "logged twice: " << log;

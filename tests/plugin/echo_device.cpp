@@ -50,7 +50,7 @@ private:
             std::array<std::uint8_t, held_limit> bytes{};
             const auto n = read_chain(transport.memory(), *chain, 0, std::span(bytes).first(chain->readable));
             held_.insert(held_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
-            transport.complete(inq, chain->head, 0);
+            transport.complete(inq, *chain, 0);
         }
     }
 
@@ -67,7 +67,7 @@ private:
             }
             const auto n = write_chain(transport.memory(), *chain, 0, out);
             set_count(count_ + static_cast<std::uint32_t>(n));
-            transport.complete(outq, chain->head, static_cast<std::uint32_t>(n));
+            transport.complete(outq, *chain, static_cast<std::uint32_t>(n));
         }
     }
 

@@ -84,6 +84,7 @@
 /* Descriptor flags (§2.7.5). */
 #define VIRTQ_DESC_F_NEXT 1u
 #define VIRTQ_DESC_F_WRITE 2u
+#define VIRTQ_DESC_F_INDIRECT 4u
 
 /* Largest queue this driver sets up; the rings are sized for it. */
 #define VIRTQ_MAX 32u

@@ -29,12 +29,18 @@ public:
     void activate(Transport &) override { ++activations; }
     void notify(Transport &transport, std::size_t queue) override {
         ++notifies;
-        while (auto chain = transport.pop(queue))
-            transport.complete(queue, chain->head, static_cast<std::uint32_t>(chain->writable));
+        while (auto chain = transport.pop(queue)) {
+            if (hold)
+                held.push_back(std::move(*chain));
+            else
+                transport.complete(queue, *chain, static_cast<std::uint32_t>(chain->writable));
+        }
     }
     void reset() override { ++resets; }
 
     int activations = 0, notifies = 0, resets = 0;
+    bool hold = false;       // keep the chains popped (I/O in flight) instead of completing them
+    std::vector<Chain> held; // what it keeps
 
 private:
     std::array<std::uint8_t, 6> config_{0x11, 0x22, 0x33, 0x44, 0x55, 0x66};
@@ -378,10 +384,95 @@ TEST_F(TransportTest, QueueAddressWritesIgnoredWhileReady) {
 
     wr(transport, reg::queue_desc_low, static_cast<std::uint32_t>(rings.desc + 8)); // misaligned
     wr(transport, reg::queue_num, 7);
-    wr(transport, reg::queue_ready, 0);
-    wr(transport, reg::queue_ready, 1); // still the original, valid set-up
+    wr(transport, reg::status, s_driver_ok);
+    post_buffer();
+    wr(transport, reg::queue_notify, 0);
+    drain(io);
 
     EXPECT_EQ(rd(transport, reg::queue_ready), 1u);
+    EXPECT_EQ(rings.used_idx(), 1); // still the original, valid set-up
+    EXPECT_EQ(status() & status::needs_reset, 0u);
+}
+
+// A queue disabled (QueueReady 0) while the device holds one of its chains:
+// the completion that comes later pushes nothing, whatever the driver did to
+// the queue meanwhile (here: size 0, which once divided by zero).
+TEST_F(TransportTest, CompletionAfterQueueDisabledIsDropped) {
+    bring_up();
+    device.hold = true;
+    post_buffer();
+    wr(transport, reg::queue_notify, 0);
+    drain(io);
+    ASSERT_EQ(device.held.size(), 1u);
+
+    wr(transport, reg::queue_ready, 0);
+    wr(transport, reg::queue_num, 0);
+    transport.run_locked([&] { transport.complete(0, device.held[0], 8); });
+
+    EXPECT_EQ(rings.used_idx(), 0);
+    EXPECT_EQ(status() & status::needs_reset, 0u);
+}
+
+TEST_F(TransportTest, CompletionAfterQueueReenabledDoesNotReachTheNewRing) {
+    bring_up();
+    device.hold = true;
+    post_buffer();
+    wr(transport, reg::queue_notify, 0);
+    drain(io);
+    ASSERT_EQ(device.held.size(), 1u);
+
+    wr(transport, reg::queue_ready, 0);
+    Rings fresh{memory, 16, 1};
+    set_up_queue(transport, 0, fresh, 16);
+    wr(transport, reg::queue_ready, 1);
+    ASSERT_EQ(rd(transport, reg::queue_ready), 1u);
+    transport.run_locked([&] { transport.complete(0, device.held[0], 8); });
+
+    EXPECT_EQ(fresh.used_idx(), 0);
+    EXPECT_EQ(rings.used_idx(), 0);
+}
+
+// One notify cannot keep the io_context to itself: it pops pop_budget chains,
+// and the rest run in a later turn.
+TEST_F(TransportTest, NotifyPopsABudgetPerTurnAndPostsTheRest) {
+    Rings big{memory, 128, 1};
+    initialise(transport, f_version_1, {&big}, 128);
+    for (std::uint16_t i = 0; i < 100; ++i) {
+        big.set_desc(i, {data_base, 8, d_write, 0});
+        big.publish(i);
+    }
+
+    transport.notified(0);
+    EXPECT_EQ(big.used_idx(), Transport::pop_budget);
+    drain(io);
+
+    EXPECT_EQ(big.used_idx(), 100);
+}
+
+// The buffers a queue holds in flight are bounded (4 per entry): a chain that
+// does not fit stays in the avail ring until a completion makes room.
+TEST_F(TransportTest, BuffersInFlightAreBoundedAndResumeOnCompletion) {
+    bring_up(f_version_1 | f_indirect_desc);
+    device.hold = true;
+    for (std::uint16_t head = 0; head < 5; ++head) {
+        const std::uint64_t table = indirect_base + 0x100ull * head;
+        rings.set_desc(head, {table, 16 * 16, d_indirect, 0});
+        for (std::uint16_t i = 0; i < 16; ++i)
+            rings.set_indirect(table, i,
+                               {data_base + i, 1, static_cast<std::uint16_t>(d_write | (i < 15 ? d_next : 0)),
+                                static_cast<std::uint16_t>(i + 1)});
+        rings.publish(head);
+    }
+    wr(transport, reg::queue_notify, 0);
+    drain(io);
+    ASSERT_EQ(device.held.size(), 4u); // 64 buffers: the fifth chain waits
+
+    transport.run_locked([&] { transport.complete(0, device.held[0], 0); });
+    drain(io);
+
+    EXPECT_EQ(device.held.size(), 5u);
+    EXPECT_EQ(device.held[4].head, 4);
+    EXPECT_EQ(status() & status::needs_reset, 0u);
 }
 
 TEST_F(TransportTest, QueueReadyForMissingQueueIsIgnored) {

@@ -117,8 +117,11 @@ TEST_F(QueueTest, PopFollowsAvailIndexAcrossItsWrapAt65536) {
             rings.put(rings.avail + 4 + 2ull * ((idx + i) % 16), std::uint16_t{0});
         idx = static_cast<std::uint16_t>(idx + batch);
         rings.set_avail_idx(idx);
-        for (std::uint16_t i = 0; i < batch; ++i)
-            ASSERT_EQ(q.pop(memory).kind, Popped::Kind::chain);
+        for (std::uint16_t i = 0; i < batch; ++i) {
+            auto p = q.pop(memory);
+            ASSERT_EQ(p.kind, Popped::Kind::chain);
+            ASSERT_TRUE(q.release(p.chain));
+        }
     }
     ASSERT_EQ(q.last_avail(), 65534);
     rings.set_desc(4, {data_base, 4, 0, 0});
@@ -216,7 +219,7 @@ TEST_F(QueueTest, ChainThatLoopsFaults) {
     rings.set_desc(1, {data_base, 16, d_next, 0});
     rings.publish(0);
 
-    EXPECT_MENTIONS(fault(), "loops");
+    EXPECT_MENTIONS(fault(), "longer than the queue size 16");
 }
 
 TEST_F(QueueTest, ChainOfQueueSizeLinksIsAccepted) {
@@ -239,7 +242,105 @@ TEST_F(QueueTest, IndirectTableThatLoopsFaults) {
     rings.set_indirect(indirect_base, 1, {data_base, 16, d_next, 0});
     rings.publish(0);
 
-    EXPECT_MENTIONS(fault(), "loops");
+    EXPECT_MENTIONS(fault(), "longer than the queue size 16");
+}
+
+TEST_F(QueueTest, IndirectTableOfQueueSizeIsAccepted) {
+    q.indirect = true;
+    rings.set_desc(0, {indirect_base, 16 * 16, d_indirect, 0});
+    for (std::uint16_t i = 0; i < 16; ++i)
+        rings.set_indirect(
+            indirect_base, i,
+            {data_base, 1, static_cast<std::uint16_t>(i < 15 ? d_next : 0), static_cast<std::uint16_t>(i + 1)});
+    rings.publish(0);
+
+    auto p = q.pop(memory);
+
+    ASSERT_EQ(p.kind, Popped::Kind::chain);
+    EXPECT_EQ(p.chain.buffers.size(), 16u);
+}
+
+// virtio 1.2 §2.7.5.3.1: no chain longer than the queue, through an indirect
+// table either (once a table of any length was taken: millions of 1-byte
+// descriptors, each a host Buffer).
+TEST_F(QueueTest, IndirectTableLongerThanQueueFaults) {
+    q.indirect = true;
+    rings.set_desc(0, {indirect_base, 17 * 16, d_indirect, 0});
+    for (std::uint16_t i = 0; i < 17; ++i)
+        rings.set_indirect(indirect_base, i, {data_base, 1, d_next, static_cast<std::uint16_t>(i + 1)});
+    rings.publish(0);
+
+    EXPECT_MENTIONS(fault(), "indirect table of 17 descriptors makes a chain longer than the queue size 16");
+}
+
+TEST_F(QueueTest, DirectLinksAndIndirectTableTogetherLongerThanQueueFault) {
+    q.indirect = true;
+    rings.set_desc(0, {data_base, 1, d_next, 1});
+    rings.set_desc(1, {indirect_base, 16 * 16, d_indirect, 0});
+    for (std::uint16_t i = 0; i < 16; ++i)
+        rings.set_indirect(
+            indirect_base, i,
+            {data_base, 1, static_cast<std::uint16_t>(i < 15 ? d_next : 0), static_cast<std::uint16_t>(i + 1)});
+    rings.publish(0);
+
+    EXPECT_MENTIONS(fault(), "longer than the queue size 16");
+}
+
+TEST_F(QueueTest, HeadStillInFlightFaultsUntilReleased) {
+    rings.set_desc(3, {data_base, 8, d_write, 0});
+    rings.publish(3);
+    auto first = q.pop(memory);
+    ASSERT_EQ(first.kind, Popped::Kind::chain);
+    rings.publish(3);
+
+    EXPECT_MENTIONS(fault(), "descriptor 3 is made available while it is still in flight");
+    EXPECT_TRUE(q.release(first.chain));
+    EXPECT_EQ(q.pop(memory).kind, Popped::Kind::chain);
+}
+
+TEST_F(QueueTest, ReleaseAfterResetIsStale) {
+    rings.set_desc(3, {data_base, 8, d_write, 0});
+    rings.publish(3);
+    auto p = q.pop(memory);
+    ASSERT_EQ(p.kind, Popped::Kind::chain);
+
+    q.reset();
+
+    EXPECT_FALSE(q.release(p.chain));
+    EXPECT_EQ(q.chains_held(), 0u);
+}
+
+TEST_F(QueueTest, BuffersHeldStopAtFourPerEntry) {
+    q.indirect = true;
+    for (std::uint16_t head = 0; head < 5; ++head) {
+        const std::uint64_t table = indirect_base + 0x100ull * head;
+        rings.set_desc(head, {table, 16 * 16, d_indirect, 0});
+        for (std::uint16_t i = 0; i < 16; ++i)
+            rings.set_indirect(
+                table, i,
+                {data_base, 1, static_cast<std::uint16_t>(i < 15 ? d_next : 0), static_cast<std::uint16_t>(i + 1)});
+        rings.publish(head);
+    }
+    std::vector<Chain> held;
+    for (int i = 0; i < 4; ++i) {
+        auto p = q.pop(memory);
+        ASSERT_EQ(p.kind, Popped::Kind::chain);
+        held.push_back(p.chain);
+    }
+    EXPECT_EQ(q.buffers_held(), 64u);
+
+    EXPECT_EQ(q.pop(memory).kind, Popped::Kind::full);
+    EXPECT_EQ(q.last_avail(), 4);
+    ASSERT_TRUE(q.release(held[1]));
+    auto p = q.pop(memory);
+    EXPECT_EQ(p.kind, Popped::Kind::chain);
+    EXPECT_EQ(p.chain.head, 4);
+}
+
+TEST_F(QueueTest, PushToAQueueOfSizeZeroFaults) {
+    q.size = 0;
+
+    EXPECT_MENTIONS(*q.push(memory, 0, 0).fault, "size 0");
 }
 
 TEST_F(QueueTest, NextIndexOutsideTableFaults) {
@@ -286,17 +387,28 @@ TEST_F(QueueTest, DescriptorEndingAtLastByteOfRamIsAccepted) {
 }
 
 TEST_F(QueueTest, LengthsAddingUpPast4GiBFault) {
-    // 4096 links of the whole 1 MiB region make exactly 4 GiB, one past UINT32_MAX.
-    q.indirect = true;
+    // 4096 links of the whole 1 MiB region make exactly 4 GiB, one past
+    // UINT32_MAX: a chain that long needs a queue of more than 4096 entries.
     constexpr std::uint16_t links = 4096;
+    Queue big;
+    big.size = 8192;
+    big.desc = ram_base + 0x60000;  // 128 KiB of descriptors
+    big.avail = ram_base + 0x80000; // 16 KiB + 6
+    big.used = ram_base + 0x88000;  // 64 KiB + 6
+    big.indirect = true;
+    ASSERT_FALSE(big.check(memory));
     const std::uint64_t table = ram_base + 0x40000;
-    rings.set_desc(0, {table, 16u * links, d_indirect, 0});
+    rings.put(big.desc, test::Desc{table, 16u * links, d_indirect, 0});
     for (std::uint16_t i = 0; i < links; ++i)
         rings.set_indirect(table, i,
                            {ram_base, static_cast<std::uint32_t>(ram_size), d_next, static_cast<std::uint16_t>(i + 1)});
-    rings.publish(0);
+    rings.put(big.avail + 4, std::uint16_t{0});
+    rings.put(big.avail + 2, std::uint16_t{1});
 
-    EXPECT_MENTIONS(fault(), "past 4 GiB");
+    auto p = big.pop(memory);
+
+    EXPECT_EQ(p.kind, Popped::Kind::fault);
+    EXPECT_MENTIONS(p.fault, "past 4 GiB");
 }
 
 TEST_F(QueueTest, AvailIndexMoreThanSizeAheadFaults) {
@@ -467,8 +579,9 @@ TEST_F(QueueTest, PushWithEventIdxIgnoresNoInterruptFlag) {
 TEST_F(QueueTest, PopWithEventIdxWritesAvailEvent) {
     q.event_idx = true;
     rings.set_desc(0, {data_base, 16, 0, 0});
+    rings.set_desc(1, {data_base, 16, 0, 0});
     rings.publish(0);
-    rings.publish(0);
+    rings.publish(1);
 
     q.pop(memory);
     EXPECT_EQ(rings.avail_event(), 1);
