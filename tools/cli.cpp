@@ -40,7 +40,7 @@ Options:
 
 // What the user asked for cannot be done: one sentence, exit 2.
 int usage_error(const std::exception &e) {
-    std::cerr << "strata: " << e.what() << '\n';
+    std::cerr << "strata: " << strata::cli::printable(e.what()) << '\n';
     return strata::exit_status::usage;
 }
 
@@ -74,7 +74,7 @@ int strata_main(int argc, char **argv, const virtio::Registry &registry) {
             return device_command(argc - 1, argv + 1, registry);
         if (command == "caps")
             return caps_command(argc - 1, argv + 1);
-        throw strata::cli::UserError("unknown command '" + command + "': see `strata help`");
+        throw strata::cli::UserError("unknown command " + strata::cli::quote_value(command) + ": see `strata help`");
     } catch (const strata::cli::UserError &e) {
         return usage_error(e);
     } catch (const strata::fdt::PlanError &e) { // a machine that cannot be laid out as asked
@@ -82,7 +82,7 @@ int strata_main(int argc, char **argv, const virtio::Registry &registry) {
     } catch (const strata::LoadError &e) { // a kernel or initrd that cannot be booted
         return usage_error(e);
     } catch (const std::exception &e) {
-        std::cerr << "strata: " << e.what() << '\n';
+        std::cerr << "strata: " << strata::cli::printable(e.what()) << '\n';
         return strata::exit_status::host_error;
     }
 }

@@ -151,7 +151,7 @@ void set_log_level(const po::variables_map &vm_opts) {
     const auto &text = vm_opts["log-level"].as<std::string>();
     const auto level = spdlog::level::from_str(text);
     if (level == spdlog::level::off && text != "off")
-        throw UserError("--log-level wants error, warn, info or debug, not '" + text + "'");
+        throw UserError("--log-level wants error, warn, info or debug, not " + quote_value(text));
     spdlog::set_level(level);
 }
 
@@ -179,15 +179,15 @@ Kernel read_kernel(const po::variables_map &vm_opts, const fdt::MachineSpec &spe
     Kernel k;
     k.name = "the built-in demo guest";
     if (vm_opts.count("kernel")) {
-        k.name = "kernel '" + vm_opts["kernel"].as<std::string>() + "'";
-        k.file = elf::read_file(vm_opts["kernel"].as<std::string>(), "kernel");
+        k.name = "kernel " + quote_value(vm_opts["kernel"].as<std::string>());
+        k.file = elf::read_file(vm_opts["kernel"].as<std::string>(), "kernel", spec.ram_size, "the guest's RAM");
     } else {
         k.file.assign(strata_demo_guest_start, strata_demo_guest_end);
         if (k.file.empty())
             throw UserError("this strata was built without its demo guest: give --kernel");
     }
     if (image::detect(k.file) == image::Format::gzip)
-        k.file = image::gunzip(k.file, k.name);
+        k.file = image::gunzip(k.file, k.name, std::min<std::uint64_t>(spec.ram_size, 512u << 20));
     k.format = image::detect(k.file);
     if (k.format == image::Format::arm64_image && spec.arch != fdt::Arch::aarch64)
         throw UserError(k.name + " is an arm64 Image, but this VM is " + std::string(fdt::name(spec.arch)));
@@ -248,7 +248,8 @@ std::uint64_t load_guest(Vm &vm, const Kernel &kernel, const fdt::Layout &layout
                                               {"initrd", layout.initrd.base, layout.initrd.size}};
     elf::load(*kernel.elf, kernel.file, vm.memory(), reserved, kernel.name);
     if (vm_opts.count("initrd")) {
-        const auto initrd = elf::read_file(vm_opts["initrd"].as<std::string>(), "initrd");
+        const auto initrd =
+            elf::read_file(vm_opts["initrd"].as<std::string>(), "initrd", layout.initrd.size, "its place in RAM");
         if (initrd.size() != layout.initrd.size ||
             !vm.memory().write(GuestAddress{layout.initrd.base}, std::as_bytes(std::span(initrd))))
             throw UserError("the initrd changed size while strata was starting");

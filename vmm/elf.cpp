@@ -99,7 +99,8 @@ void load(const Image &image, std::span<const std::uint8_t> file, const GuestMem
     }
 }
 
-std::vector<std::uint8_t> read_file(const std::string &path, const std::string &what) {
+std::vector<std::uint8_t> read_file(const std::string &path, const std::string &what, std::uint64_t limit,
+                                    const std::string &limit_name) {
     const std::string name = what + " '" + path + "'";
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
@@ -107,6 +108,9 @@ std::vector<std::uint8_t> read_file(const std::string &path, const std::string &
         throw LoadError("cannot open " + name + ": " + std::strerror(errno));
     if (!S_ISREG(st.st_mode))
         throw LoadError("cannot read " + name + ": it is not a regular file");
+    if (static_cast<std::uint64_t>(st.st_size) > limit)
+        throw LoadError(
+            fmt::format("{} is {} bytes, more than {} ({} bytes) can hold", name, st.st_size, limit_name, limit));
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
     std::size_t got = 0;
     while (got < bytes.size()) {

@@ -38,7 +38,10 @@ struct Reserved {
 void load(const Image &image, std::span<const std::uint8_t> file, const GuestMemory &memory,
           std::span<const Reserved> reserved, const std::string &what);
 
-// Reads a whole file, with a LoadError for a missing or unreadable one.
-std::vector<std::uint8_t> read_file(const std::string &path, const std::string &what);
+// Reads a whole file, with a LoadError for a missing or unreadable one, or
+// one larger than `limit` bytes (what it is for cannot hold more: the
+// guest's RAM for a kernel), which is never read.
+std::vector<std::uint8_t> read_file(const std::string &path, const std::string &what, std::uint64_t limit,
+                                    const std::string &limit_name);
 
 } // namespace strata::elf

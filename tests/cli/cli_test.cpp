@@ -12,6 +12,7 @@ extern "C" {
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -186,6 +187,45 @@ TEST(Dtb, DeviceOptionsPlaceSlotsWithoutOpeningPaths) {
     EXPECT_GE(fdt_path_offset(blob.data(), "/virtio_mmio@d0000000"), 0);
     EXPECT_GE(fdt_path_offset(blob.data(), "/virtio_mmio@d0001000"), 0);
     EXPECT_LT(fdt_path_offset(blob.data(), "/virtio_mmio@d0002000"), 0);
+}
+
+// Input files are hostile too: a config file of random bytes (terminal escape
+// sequences among them) gives one short line with every such byte escaped; a
+// kernel larger than the guest's RAM is refused before it is read.
+TEST(HostileInput, ConfigFileOfRandomBytesGivesOneShortPrintableLine) {
+    TempDir dir;
+    std::string bytes;
+    std::uint32_t x = 12345;
+    for (int i = 0; i < 4096; ++i) {
+        x = x * 1103515245 + 12345;
+        bytes += static_cast<char>(x >> 24);
+    }
+    bytes = "\x1b]0;owned\x07\x1b[2J" + bytes; // set the title, clear the screen
+    std::ofstream(dir.file("random.ini"), std::ios::binary) << bytes;
+
+    auto o = run_strata({"plan", "--config", dir.file("random.ini")});
+
+    EXPECT_EQ(o.status, 2) << o.err;
+    EXPECT_EQ(o.err.rfind("strata: ", 0), 0u) << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    EXPECT_LT(o.err.size(), 600u) << o.err;
+    for (char c : o.err)
+        EXPECT_TRUE(c == '\n' || (c >= 0x20 && c < 0x7f) || (c & 0x80))
+            << "raw control byte " << int(c) << " in " << o.err;
+    EXPECT_EQ(o.err.find('\x1b'), std::string::npos);
+    EXPECT_EQ(o.err.find('\x07'), std::string::npos);
+}
+
+TEST(HostileInput, KernelLargerThanRamIsRefusedBeforeItIsRead) {
+    TempDir dir;
+    const auto kernel = dir.file("huge-kernel");
+    std::ofstream{kernel}.close();
+    fs::resize_file(kernel, 64ull << 20); // sparse: nothing to read
+    auto o = run_strata({"run", "--mem", "32M", "--kernel", kernel});
+
+    expect_exact_usage_error(o, "kernel '" + kernel +
+                                    "' is 67108864 bytes, more than the guest's RAM (33554432 bytes) "
+                                    "can hold");
 }
 
 int main(int argc, char **argv) {

@@ -403,7 +403,7 @@ TEST_F(ElfLoad, AReservedRangeTouchingASegmentIsAccepted) {
 
 TEST(ElfReadFile, AMissingFileIsALoadError) {
     try {
-        read_file("/nonexistent/strata-test/vmlinux", "kernel");
+        read_file("/nonexistent/strata-test/vmlinux", "kernel", 1 << 20, "RAM");
         FAIL() << "read_file did not throw";
     } catch (const LoadError &e) {
         EXPECT_EQ(std::string(e.what()),
@@ -418,7 +418,25 @@ TEST(ElfReadFile, ReturnsTheWholeFile) {
         std::ofstream out(path, std::ios::binary);
         out.write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     }
-    EXPECT_EQ(read_file(path, "kernel"), bytes);
+    EXPECT_EQ(read_file(path, "kernel", 8, "RAM"), bytes);
+    std::remove(path.c_str());
+}
+
+// A file larger than what it is for is refused before a byte is read (the
+// size is checked, not the allocation attempted).
+TEST(ElfReadFile, AFileLargerThanTheLimitIsALoadError) {
+    const std::string path = ::testing::TempDir() + "strata-elf-read-file-big.bin";
+    {
+        std::ofstream out(path, std::ios::binary);
+        out << std::string(9, 'x');
+    }
+    try {
+        read_file(path, "kernel", 8, "the guest's RAM");
+        FAIL() << "read_file did not throw";
+    } catch (const LoadError &e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "kernel '" + path + "' is 9 bytes, more than the guest's RAM (8 bytes) can hold");
+    }
     std::remove(path.c_str());
 }
 
