@@ -3,6 +3,7 @@
 
 #include "vmm/load_error.hpp"
 
+#include <fmt/format.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -85,6 +86,12 @@ elf::Image parse_arm64(std::span<const std::uint8_t> file, std::uint64_t ram_bas
         throw LoadError(what + ": the RAM base is not 2 MiB aligned, as the arm64 boot protocol needs");
     const std::uint64_t text_offset = h.image_size == 0 ? legacy_text_offset : h.text_offset;
     const std::uint64_t mem_size = std::max<std::uint64_t>(h.image_size, file.size());
+    // Both fields are the file's: the kernel must end below 2^64, as an ELF
+    // segment must, or the segment would wrap.
+    if (text_offset > UINT64_MAX - ram_base || mem_size > UINT64_MAX - (ram_base + text_offset))
+        throw LoadError(fmt::format("{} does not fit below 2^64: text_offset {:#x} and image_size {:#x} from RAM base "
+                                    "{:#x}",
+                                    what, h.text_offset, h.image_size, ram_base));
     const std::uint64_t load = ram_base + text_offset;
     return elf::Image{load, {{load, 0, file.size(), mem_size}}};
 }

@@ -75,6 +75,23 @@ TEST(ImageParse, MisalignedRamBaseIsRefused) {
     EXPECT_THROW(parse_arm64(arm64_image(0, 4096, 0), 0x4010'0000, "k"), LoadError);
 }
 
+// Found by the loaders fuzz target: text_offset and image_size are the
+// file's, so RAM base + text_offset + image_size can pass 2^64; the kernel
+// would then be a segment that wraps (the ELF loader refuses those too).
+TEST(ImageParse, ImageSizeThatWrapsPastTheAddressSpaceIsRefused) {
+    try {
+        parse_arm64(arm64_image(0x80000, 0xffff'ffff'fff0'0000, 0), 0x4000'0000, "kernel 'huge'");
+        FAIL();
+    } catch (const LoadError &e) {
+        EXPECT_STREQ(e.what(), "kernel 'huge' does not fit below 2^64: text_offset 0x80000 and image_size "
+                               "0xfffffffffff00000 from RAM base 0x40000000");
+    }
+}
+
+TEST(ImageParse, TextOffsetThatWrapsPastTheAddressSpaceIsRefused) {
+    EXPECT_THROW(parse_arm64(arm64_image(0xffff'ffff'ffe0'0000, 0x1000, 0), 0x4000'0000, "k"), LoadError);
+}
+
 TEST(ImageParse, FileWithoutMagicIsRefused) {
     EXPECT_THROW(parse_arm64(std::vector<std::uint8_t>(128, 0), 0x4000'0000, "k"), LoadError);
 }
