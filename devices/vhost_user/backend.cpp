@@ -205,7 +205,8 @@ struct Backend::Impl {
                      virtio::le32{static_cast<std::uint32_t>(payload.size())}};
         std::vector<std::uint8_t> bytes(sizeof h + payload.size());
         std::memcpy(bytes.data(), &h, sizeof h);
-        std::memcpy(bytes.data() + sizeof h, payload.data(), payload.size());
+        if (!payload.empty()) // a refusal has no payload, and no data() to copy from
+            std::memcpy(bytes.data() + sizeof h, payload.data(), payload.size());
         if (::send(conn_->native_handle(), bytes.data(), bytes.size(), MSG_NOSIGNAL) !=
             static_cast<ssize_t>(bytes.size()))
             throw ProtocolError("the frontend does not take replies");
@@ -326,6 +327,14 @@ struct Backend::Impl {
         for (std::uint32_t i = 0; i < n; ++i) {
             WireMemoryRegion r;
             std::memcpy(&r, m.payload.data() + sizeof h + i * sizeof r, sizeof r);
+            // A mapping may reach past its file's end, but touching that part
+            // is a SIGBUS: the region must lie wholly inside the file.
+            struct stat st {};
+            const std::uint64_t size = r.size.get(), offset = r.mmap_offset.get();
+            const auto file = ::fstat(m.fds[i].get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+            if (offset > file || size > file - offset)
+                throw ProtocolError("a SET_MEM_TABLE region of " + std::to_string(size) + " bytes at offset " +
+                                    std::to_string(offset) + " in a file of " + std::to_string(file));
             memory_.add_shared("frontend region " + std::to_string(i), GuestAddress{r.guest_addr.get()}, r.size.get(),
                                std::move(m.fds[i]), r.mmap_offset.get());
             table_.push_back({r.guest_addr.get(), r.size.get(), r.user_addr.get()});
@@ -416,8 +425,10 @@ struct Backend::Impl {
             return send_reply(m.request, {}); // refused: no data
         std::vector<std::uint8_t> out(sizeof h + size, 0);
         std::memcpy(out.data(), &h, sizeof h);
-        const std::size_t n = std::min<std::size_t>(size, config.size() - offset);
-        std::memcpy(out.data() + sizeof h, config.data() + offset, n);
+        // A device without config space (virtio-rng) has no data() to copy
+        // from: its bytes read as zeros.
+        if (const std::size_t n = std::min<std::size_t>(size, config.size() - offset); n != 0)
+            std::memcpy(out.data() + sizeof h, config.data() + offset, n);
         send_reply(m.request, out);
     }
 

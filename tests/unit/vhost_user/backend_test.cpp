@@ -85,6 +85,27 @@ TEST_F(BackendTest, ARingTheTransportRefusesDropsTheConnectionAndTheNextFrontend
     EXPECT_EQ(fe.get_vring_base(0), 0u); // a working ring, stopped before any request
 }
 
+// Found by the vhost_user_backend fuzz target: the backend mapped a region's
+// size from the message without looking at the file, and its first read of a
+// ring past the file's end was a SIGBUS that ended `strata device`.
+TEST_F(BackendTest, AMemoryRegionLargerThanItsFileDropsTheConnection) {
+    auto fe = Frontend::connect(path_, 1s);
+    fe.set_owner();
+    fe.set_features(fe.get_features() & ~f_protocol_features);
+    const MemRegion region{guest_base, 2 * region_size, user_base, 0, memory_.get()}; // the file has region_size
+    fe.set_mem_table({&region, 1});
+    EXPECT_THROW(fe.get_vring_base(0), Error); // the backend closed the connection
+}
+
+TEST_F(BackendTest, AMemoryRegionOffsetPastItsFileDropsTheConnection) {
+    auto fe = Frontend::connect(path_, 1s);
+    fe.set_owner();
+    fe.set_features(fe.get_features() & ~f_protocol_features);
+    const MemRegion region{guest_base, region_size, user_base, region_size / 2, memory_.get()};
+    fe.set_mem_table({&region, 1});
+    EXPECT_THROW(fe.get_vring_base(0), Error);
+}
+
 // virtio-rng has no config space: reads inside [0, size) are zeros as on
 // virtio-mmio, an offset past it is refused; the connection stays usable.
 TEST_F(BackendTest, GetConfigPastTheConfigSpaceIsRefusedNotACrash) {
