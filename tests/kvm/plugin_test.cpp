@@ -24,6 +24,17 @@ TEST(Plugin, TestEchoGivesBackWhatTheGuestSentXoredWithItsOption) {
     EXPECT_EQ(o.status, 0);
 }
 
+// An exception out of a device (a bug, bad_alloc) on the io thread stops the
+// vCPUs and strata with exit status 3, instead of hanging in the join of
+// vCPU threads nobody told to stop.
+TEST(Plugin, ADeviceThatThrowsStopsTheVmWithAHostError) {
+    auto o = strata::test::run({plugged_bin, "run", "--kernel", guest("echo-test"), "--device", "test-throw"},
+                               std::chrono::seconds(20));
+    EXPECT_EQ(o.status, 3) << o.err;
+    EXPECT_NE(o.err.find("strata: error: the io thread failed: test-throw: notify failed\n"), std::string::npos)
+        << o.err;
+}
+
 TEST(Plugin, SitsInTheDeviceTreeLikeAnyVirtioSlot) {
     auto o = run_plugged({"plan", "--device", "test-echo", "--rng"});
     EXPECT_EQ(o.status, 0) << o.err;

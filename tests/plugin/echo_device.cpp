@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 #include <deque>
+#include <stdexcept>
 #include <string>
 
 namespace strata::test {
@@ -105,9 +106,28 @@ std::uint8_t parse_pattern(const std::string &text) {
     return static_cast<std::uint8_t>(v);
 }
 
+// test-throw: a device whose notify throws, as a device with a bug (or one
+// that runs out of memory) would. It shares test-echo's ID, so the echo-test
+// guest drives it.
+class Thrower final : public Device {
+public:
+    DeviceId id() const override { return echo_device_id; }
+    std::uint64_t features() const override { return 0; }
+    std::size_t queues() const override { return 2; }
+    void notify(Transport &, std::size_t) override { throw std::runtime_error("test-throw: notify failed"); }
+};
+
+class ThrowerConfig final : public DeviceConfig {
+public:
+    DeviceId type() const override { return echo_device_id; }
+    std::unique_ptr<Device> create(DeviceContext &) const override { return std::make_unique<Thrower>(); }
+};
+
 } // namespace
 
 void register_test_devices(virtio::Registry &registry) {
+    registry.add({"test-throw", "throws from every notify (tests only)",
+                  [](DeviceOptions &) { return std::make_unique<ThrowerConfig>(); }});
     registry.add(
         {"test-echo", "[xor=N]: gives back what the driver sends, XORed with N (tests only)",
          [](DeviceOptions &o) { return std::make_unique<EchoConfig>(parse_pattern(o.value("xor").value_or("0"))); }});
