@@ -8,8 +8,11 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -220,6 +223,22 @@ TEST(ParseError, AnUnknownFlagIsAUserErrorNamingIt) { EXPECT_TRUE(contains(parse
 TEST(ParseError, AFlagWithoutItsValueIsAUserErrorNamingIt) { EXPECT_TRUE(contains(parse_error({"--mem"}), "--mem")); }
 TEST(ParseError, AFlagGivenTwiceIsAUserError) { EXPECT_TRUE(contains(parse_error({"--mem=1G", "--mem=2G"}), "mem")); }
 
+// Found by the options fuzz target: Boost's message for a bad option replaces
+// each %placeholder% by its value until none is left, so a flag or value that
+// holds one (--x%canonical_option%) looped forever. Each case gives up after
+// 5 s instead of hanging the suite.
+std::string parse_error_within_5s(std::vector<const char *> args) {
+    auto message = std::async(std::launch::async, [args] { return parse_error(args); });
+    if (message.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+        ADD_FAILURE() << "parse() did not return within 5 s";
+        std::_Exit(1); // the looping thread cannot be stopped
+    }
+    return message.get();
+}
+TEST(ParseError, AFlagHoldingAMessagePlaceholderIsAUserErrorNotAHang) {
+    EXPECT_TRUE(contains(parse_error_within_5s({"--x%canonical_option%"}), "canonical_option"));
+}
+
 // A config file in the test's temporary directory, removed afterwards.
 class ParseConfig : public ::testing::Test {
 protected:
@@ -254,6 +273,10 @@ TEST_F(ParseConfig, DefaultsFillWhatTheFileLeavesOut) {
 TEST_F(ParseConfig, AnUnknownNameInTheFileIsAUserErrorNamingIt) {
     write("mem = 256M\nbogus = 1\n");
     EXPECT_TRUE(contains(parse_error({"--config", path.c_str()}), "bogus"));
+}
+TEST_F(ParseConfig, AValueHoldingAMessagePlaceholderIsAUserErrorNotAHang) {
+    write("el2 = %value%\n");
+    EXPECT_TRUE(contains(parse_error_within_5s({"--config", path.c_str()}), "el2"));
 }
 TEST_F(ParseConfig, AMissingFileIsAUserErrorNamingIt) {
     EXPECT_EQ(parse_error({"--config", "/nonexistent/strata.ini"}),
