@@ -12,6 +12,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <map>
 
 namespace strata::cli {
 
@@ -120,6 +121,26 @@ po::options_description machine_options() {
     return d;
 }
 
+namespace {
+// Boost's what() for a bad option replaces each %name% placeholder by its
+// value until none is left: a value that holds its own placeholder (the user
+// typed --x%canonical_option%) never ends. The values are the user's words;
+// their '%' become "%25" first, which no placeholder's name starts with.
+// (A class of ours derived from Boost's error may name the protected map.)
+struct Substitutions : po::error_with_option_name {
+    static std::map<std::string, std::string> &of(po::error_with_option_name &e) {
+        return e.*(&Substitutions::m_substitutions);
+    }
+};
+
+po::error_with_option_name &defused(po::error_with_option_name &e) {
+    for (auto &[name, value] : Substitutions::of(e))
+        for (auto at = value.find('%'); at != std::string::npos; at = value.find('%', at + 3))
+            value.replace(at, 1, "%25");
+    return e;
+}
+} // namespace
+
 Parsed parse(int argc, const char *const *argv, const po::options_description &desc,
              const po::options_description &hidden, const po::positional_options_description &positional) {
     po::options_description all = desc;
@@ -142,6 +163,8 @@ Parsed parse(int argc, const char *const *argv, const po::options_description &d
             po::store(po::parse_config_file(in, desc), p.vm);
         }
         po::notify(p.vm);
+    } catch (po::error_with_option_name &e) {
+        throw UserError(defused(e).what());
     } catch (const po::error &e) {
         throw UserError(e.what());
     }
