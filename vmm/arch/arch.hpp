@@ -72,4 +72,9 @@ std::optional<Stage2State> stage2_state(VcpuFd &vcpu);
 // Raise or lower an interrupt line of the in-kernel irqchip.
 void set_irq_line(const VmFd &vm, std::uint32_t irq, bool level);
 
+// The ioctl requests a vCPU thread makes once the guest runs (the sandbox's
+// vCPU filter allows these and no others): KVM_RUN, the registers that
+// system_event, describe_registers and stage2_state read, set_irq_line's.
+std::vector<unsigned long> vcpu_run_ioctls();
+
 } // namespace strata::arch

@@ -255,4 +255,6 @@ void set_irq_line(const VmFd &vm, std::uint32_t spi, bool level) {
     STRATA_IOCTL(vm.fd(), KVM_IRQ_LINE, &l, "the VM (SPI " + std::to_string(spi) + ")");
 }
 
+std::vector<unsigned long> vcpu_run_ioctls() { return {KVM_RUN, KVM_GET_ONE_REG, KVM_IRQ_LINE}; }
+
 } // namespace strata::arch

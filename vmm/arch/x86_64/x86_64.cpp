@@ -205,4 +205,6 @@ void set_irq_line(const VmFd &vm, std::uint32_t irq, bool level) {
     STRATA_IOCTL(vm.fd(), KVM_IRQ_LINE, &l, "the VM (IRQ " + std::to_string(irq) + ")");
 }
 
+std::vector<unsigned long> vcpu_run_ioctls() { return {KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_IRQ_LINE}; }
+
 } // namespace strata::arch
