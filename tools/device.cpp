@@ -5,6 +5,7 @@
 #include "tools/commands.hpp"
 #include "tools/device_specs.hpp"
 #include "tools/options.hpp"
+#include "tools/sandboxing.hpp"
 #include "tools/user_error.hpp"
 
 #include <boost/asio/signal_set.hpp>
@@ -25,6 +26,9 @@ PATH, for any vhost-user frontend: QEMU's vhost-user-blk/-rng/... devices or
 `strata run --device vhost-user,socket=PATH,type=...`. One frontend at a
 time; when it goes, the device is reset and the next may connect. Runs until
 SIGINT or SIGTERM (exit 0).
+
+Sandbox: once the socket listens, the process may make only the system calls
+serving a frontend needs (--sandbox off for debugging).
 )";
 
 } // namespace
@@ -37,6 +41,7 @@ int device_command(int argc, const char *const *argv, const virtio::Registry &re
         ("socket", po::value<std::string>(), "the Unix socket to listen on (required)")
         ("log-level", po::value<std::string>()->default_value("info"), "error, warn, info or debug");
     // clang-format on
+    desc.add(sandbox_options());
     po::positional_options_description positional;
     positional.add("device-spec", 1);
     po::options_description hidden;
@@ -53,6 +58,7 @@ int device_command(int argc, const char *const *argv, const virtio::Registry &re
     spdlog::set_level(spdlog::level::from_str(opts.vm["log-level"].as<std::string>()));
     const auto text = opts.vm["device-spec"].as<std::string>();
     const auto requested = request_device(registry, text, text);
+    const auto backend_filter = start_device_sandbox(opts.vm);
 
     boost::asio::io_context io;
     devices::HostConsole console(devices::ConsoleSpec{});
@@ -71,6 +77,9 @@ int device_command(int argc, const char *const *argv, const virtio::Registry &re
         if (!ec)
             io.stop();
     });
+    // Everything is open: from here on, only what serving frontends needs.
+    if (backend_filter)
+        backend_filter->install(true);
     io.run();
     return 0;
 }

@@ -121,6 +121,23 @@ po::options_description machine_options() {
     return d;
 }
 
+po::options_description sandbox_options() {
+    po::options_description d("Sandbox");
+    d.add_options()("sandbox", po::value<std::string>()->default_value("on"),
+                    "on: each thread may make only the system calls its work needs (seccomp; a forbidden one "
+                    "stops strata with exit status 159, naming it); off: no filter, for debugging");
+    return d;
+}
+
+bool sandbox_enabled(const po::variables_map &vm) {
+    const auto &text = vm["sandbox"].as<std::string>();
+    if (text == "on")
+        return true;
+    if (text == "off")
+        return false;
+    throw UserError("--sandbox wants on or off, not '" + text + "'");
+}
+
 namespace {
 // Boost's what() for a bad option replaces each %name% placeholder by its
 // value until none is left: a value that holds its own placeholder (the user

@@ -28,6 +28,11 @@ std::uint64_t parse_address(const std::string &text, const std::string &option);
 // The machine options of run, dtb and plan.
 po::options_description machine_options();
 
+// --sandbox on|off (run and device): the seccomp sandbox, on by default.
+po::options_description sandbox_options();
+// Its value; a UserError for anything but on and off.
+bool sandbox_enabled(const po::variables_map &vm);
+
 struct Parsed {
     po::variables_map vm;
     bool help = false;

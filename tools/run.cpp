@@ -14,6 +14,7 @@
 #include "tools/commands.hpp"
 #include "tools/device_specs.hpp"
 #include "tools/options.hpp"
+#include "tools/sandboxing.hpp"
 #include "tools/terminal.hpp"
 #include "tools/user_error.hpp"
 #include "vmm/arch/arch.hpp"
@@ -45,7 +46,8 @@ Without --kernel, strata boots its built-in demo guest.
 Exit status: the guest's (0 after power-off, (v << 1) | 1 after the guest
 writes v to the debug-exit port 0xf4), 2 for bad options, 3 for a host error,
 4 when the guest crashed (triple fault, failed entry, KVM internal error),
-128 + N when stopped by signal N.
+128 + N when stopped by signal N, 159 when a thread made a system call its
+sandbox does not allow (named on stderr).
 
 Console: on a terminal, type Ctrl-A x to stop the VM (Ctrl-A Ctrl-A sends Ctrl-A).
 )";
@@ -76,6 +78,7 @@ po::options_description run_options() {
          "flagging outputs beyond strata's IPA window");
     // clang-format on
     d.add(machine_options());
+    d.add(sandbox_options());
     return d;
 }
 
@@ -300,6 +303,7 @@ int run_command(int argc, const char *const *argv, const virtio::Registry &regis
     const auto spec = machine_spec(vm_opts, virtio_requests(requested));
     const auto console_spec = parse_console(vm_opts["console"].as<std::string>());
     check_run_flags(vm_opts, spec);
+    const auto sandbox_filters = start_run_sandbox(vm_opts, requested);
     auto kernel = read_kernel(vm_opts, spec);
 
     boost::asio::io_context io;
@@ -344,7 +348,7 @@ int run_command(int argc, const char *const *argv, const virtio::Registry &regis
             spdlog::info("stopping on the console escape (Ctrl-A x)");
             stop(0);
         });
-    const int status = vm.run(io);
+    const int status = vm.run(io, sandbox_filters ? &*sandbox_filters : nullptr);
     shut_down_devices(io, virtio_slots);
     if (vm_opts["trace-s2"].as<bool>())
         print_stage2(vm, layout);

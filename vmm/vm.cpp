@@ -142,12 +142,16 @@ void Vm::boot(std::uint64_t entry, std::span<const std::uint8_t> dtb) {
     arch::after_vcpus(*arch_, layout_);
 }
 
-int Vm::run(boost::asio::io_context &io) {
+int Vm::run(boost::asio::io_context &io, const sandbox::RunFilters *filters) {
     RunControl::install_kick_handler();
     control_.on_stop([&io] { io.stop(); });
+    // Everything is open: the io filter on every thread (device helper threads
+    // too) before any vCPU thread exists; each vCPU thread stacks its own.
+    if (filters)
+        filters->io.install(true);
     std::vector<std::jthread> threads;
     for (auto &vcpu : vcpus_)
-        threads.emplace_back([this, &vcpu] { run_vcpu(*vcpu); });
+        threads.emplace_back([this, &vcpu, filters] { run_vcpu(*vcpu, filters ? &filters->vcpu : nullptr); });
     // The io_context runs here until a stop request (the guard keeps it from
     // returning early when it has nothing to do). Whatever escapes a handler
     // (bad_alloc, a bug) stops the vCPUs before their threads are joined.
@@ -165,7 +169,7 @@ int Vm::run(boost::asio::io_context &io) {
     return control_.status();
 }
 
-void Vm::run_vcpu(VcpuFd &vcpu) {
+void Vm::run_vcpu(VcpuFd &vcpu, const sandbox::Filter *filter) {
     kvm_run *run = vcpu.run().get();
     control_.add_vcpu(pthread_self(), run);
     // The kick signal must be deliverable on this thread.
@@ -175,6 +179,8 @@ void Vm::run_vcpu(VcpuFd &vcpu) {
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 
     try {
+        if (filter)
+            filter->install(); // before this vCPU's first guest instruction
         while (!control_.stopping()) {
             if (::ioctl(vcpu.fd(), KVM_RUN, 0) < 0) {
                 if (errno == EINTR || errno == EAGAIN) {

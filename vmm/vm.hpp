@@ -15,6 +15,7 @@
 #include "vmm/irq.hpp"
 #include "vmm/kvm.hpp"
 #include "vmm/run_control.hpp"
+#include "vmm/sandbox.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -49,14 +50,16 @@ public:
     void boot(std::uint64_t entry, std::span<const std::uint8_t> dtb);
 
     // Runs the vCPU threads and `io` on the calling thread until a stop is
-    // requested; joins every thread and returns the exit status.
-    int run(boost::asio::io_context &io);
+    // requested; joins every thread and returns the exit status. With
+    // `filters`, the sandbox's io filter goes on every thread first and each
+    // vCPU thread installs the vCPU filter before its first KVM_RUN.
+    int run(boost::asio::io_context &io, const sandbox::RunFilters *filters = nullptr);
 
     // After run(): the vCPUs are stopped but still there to inspect.
     VcpuFd &vcpu(std::size_t index) { return *vcpus_.at(index); }
 
 private:
-    void run_vcpu(VcpuFd &vcpu);
+    void run_vcpu(VcpuFd &vcpu, const sandbox::Filter *filter);
     void act(VcpuFd &vcpu, const ExitAction &action);
     void crash(VcpuFd &vcpu, const std::string &reason);
 

@@ -54,6 +54,7 @@ public:
 
     bool ready() const { return pid_ > 0 && std::filesystem::exists(socket_); }
     const std::string &socket() const { return socket_; }
+    pid_t pid() const { return pid_; }
     std::string log() const { return "the backend said:\n" + strata::test::slurp(log_); }
     void kill() {
         if (pid_ <= 0)
