@@ -1,6 +1,7 @@
 // memfd-backed guest RAM and its checked accessors.
 #include "vmm/guest_memory.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -23,11 +24,15 @@ std::error_code make_error_code(MemoryError e) noexcept {
 MemoryRegion::MemoryRegion(std::string name, GuestAddress base, std::uint64_t size)
     : name_(std::move(name)), base_(base) {
     std::string what = "guest RAM '" + name_ + "'";
-    fd_ = UniqueFd(::memfd_create(name_.c_str(), MFD_CLOEXEC));
+    fd_ = UniqueFd(::memfd_create(name_.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd_)
         throw_errno("memfd_create", what);
     if (::ftruncate(fd_.get(), static_cast<off_t>(size)) < 0)
         throw_errno("ftruncate", what);
+    // Its size is fixed: a process this memfd is shared with (a vhost-user
+    // backend) may rely on it never shrinking under its mapping.
+    if (::fcntl(fd_.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+        throw_errno("F_ADD_SEALS", what);
     map_ = Mapping(size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_.get(), 0, what);
     // Guest RAM is big and untouched at first: keep it out of core dumps.
     ::madvise(map_.get(), size, MADV_DONTDUMP);

@@ -135,6 +135,9 @@ void backend(Rules &r) {
     r.push_back({"fcntl", {arg_eq(1, F_SETFL)}});
     r.push_back({"fcntl", {arg_eq(1, F_GETFD)}});
     r.push_back({"fcntl", {arg_eq(1, F_SETFD)}});
+    // A frontend's memory is sealed against shrinking when it arrives.
+    r.push_back({"fcntl", {arg_eq(1, F_GET_SEALS)}});
+    r.push_back({"fcntl", {arg_eq(1, F_ADD_SEALS)}});
     allow(r, {"accept", "accept4", "sendmsg", "recvmsg", "sendto", "recvfrom", "unlink", "unlinkat"});
     // A device's helper thread (virtio-blk's flush) is started before this
     // filter and may not have run yet: TSYNC gives it the filter, and glibc's

@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -311,6 +312,23 @@ struct Backend::Impl {
             throw ProtocolError("SET_FEATURES with features the device does not offer");
     }
 
+    // A memfd that allows sealing gets F_SEAL_SHRINK (QEMU's memfd backends
+    // and strata's guest RAM come sealed); other files (hugetlbfs, a tmpfs
+    // file) cannot be sealed: that is logged once, as a frontend that
+    // truncates one can still end this process with a SIGBUS.
+    void seal_against_shrinking(int fd, std::uint32_t region) {
+        const int seals = ::fcntl(fd, F_GET_SEALS);
+        if (seals >= 0 && (seals & F_SEAL_SHRINK))
+            return;
+        if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
+            return;
+        if (!warned_unsealed_)
+            spdlog::warn("frontend memory region {} cannot be sealed against shrinking ({}): a frontend that "
+                         "truncates it would end this backend",
+                         region, std::strerror(errno));
+        warned_unsealed_ = true;
+    }
+
     void set_mem_table(Message &m) {
         if (m.payload.size() < sizeof(WireMemoryHeader))
             throw ProtocolError("a SET_MEM_TABLE without its header");
@@ -328,7 +346,9 @@ struct Backend::Impl {
             WireMemoryRegion r;
             std::memcpy(&r, m.payload.data() + sizeof h + i * sizeof r, sizeof r);
             // A mapping may reach past its file's end, but touching that part
-            // is a SIGBUS: the region must lie wholly inside the file.
+            // is a SIGBUS: the region must lie wholly inside the file, and the
+            // file must not shrink later (sealed, or sealed now).
+            seal_against_shrinking(m.fds[i].get(), i);
             struct stat st {};
             const std::uint64_t size = r.size.get(), offset = r.mmap_offset.get();
             const auto file = ::fstat(m.fds[i].get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
@@ -443,6 +463,7 @@ struct Backend::Impl {
     std::optional<local::socket> conn_;
     GuestMemory memory_;
     std::vector<TableEntry> table_;
+    bool warned_unsealed_ = false; // one warning per frontend for memory that cannot be sealed
     std::unique_ptr<CallLine> irq_;
     std::unique_ptr<virtio::Transport> transport_;
     std::vector<std::unique_ptr<virtio::QueueNotifier>> kicks_;

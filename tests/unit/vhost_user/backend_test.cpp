@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -29,7 +31,8 @@ class BackendTest : public ::testing::Test {
 protected:
     BackendTest()
         : path_((std::filesystem::temp_directory_path() / ("strata-backend-" + std::to_string(::getpid()))).string()),
-          backend_(io_, path_, std::make_unique<virtio::Rng>()), memory_(::memfd_create("guest", MFD_CLOEXEC)) {
+          backend_(io_, path_, std::make_unique<virtio::Rng>()),
+          memory_(::memfd_create("guest", MFD_CLOEXEC | MFD_ALLOW_SEALING)) {
         if (::ftruncate(memory_.get(), region_size) != 0)
             throw_errno("ftruncate", "test guest memory");
         thread_ = std::thread([this] { io_.run(); });
@@ -104,6 +107,19 @@ TEST_F(BackendTest, AMemoryRegionOffsetPastItsFileDropsTheConnection) {
     const MemRegion region{guest_base, region_size, user_base, region_size / 2, memory_.get()};
     fe.set_mem_table({&region, 1});
     EXPECT_THROW(fe.get_vring_base(0), Error);
+}
+
+// A frontend that shrank its memory after SET_MEM_TABLE would make the
+// backend's next ring access a SIGBUS: the backend seals the memfd first, so
+// the frontend cannot shrink it any more.
+TEST_F(BackendTest, FrontendMemoryIsSealedAgainstShrinking) {
+    auto fe = connect();
+    fe.set_vring_num(0, 16); // answered after SET_MEM_TABLE was handled
+    fe.get_vring_base(0);
+
+    EXPECT_NE(::fcntl(memory_.get(), F_GET_SEALS) & F_SEAL_SHRINK, 0);
+    EXPECT_EQ(::ftruncate(memory_.get(), region_size / 2), -1);
+    EXPECT_EQ(errno, EPERM);
 }
 
 // virtio-rng has no config space: reads inside [0, size) are zeros as on

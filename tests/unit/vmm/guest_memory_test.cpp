@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdint>
@@ -49,6 +51,16 @@ TEST(GuestMemoryAdd, ReturnsTheNewRegion) {
     EXPECT_EQ(r.base(), GuestAddress{0x40000});
     EXPECT_EQ(r.size(), kib64);
     EXPECT_NE(r.host(), nullptr);
+}
+
+// Guest RAM is shared with vhost-user backends: its memfd can never shrink
+// (or grow) under their mappings.
+TEST(GuestMemoryAdd, RamIsAMemfdSealedAgainstResizing) {
+    GuestMemory memory;
+    const auto &r = memory.add("ram", GuestAddress{0x10000}, 0x10000);
+
+    EXPECT_EQ(::fcntl(r.fd(), F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW), F_SEAL_SHRINK | F_SEAL_GROW);
+    EXPECT_EQ(::ftruncate(r.fd(), 0x1000), -1);
 }
 
 TEST(GuestMemoryAdd, KeepsRegionsSortedByBase) {
