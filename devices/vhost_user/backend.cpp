@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -173,7 +174,7 @@ struct Backend::Impl {
         msg.msg_iovlen = 1;
         msg.msg_control = control;
         msg.msg_controllen = sizeof control;
-        const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+        const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
         Message m;
         for (auto *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
@@ -184,8 +185,9 @@ struct Backend::Impl {
                 }
         if (n == 0)
             return std::nullopt;
-        if (n != static_cast<ssize_t>(sizeof h))
-            throw ProtocolError("a truncated message header");
+        if (n < 0)
+            throw ProtocolError(std::string("cannot read a request: ") + std::strerror(errno));
+        read_rest(fd, {reinterpret_cast<std::uint8_t *>(&h), sizeof h}, static_cast<std::size_t>(n), "message header");
         if (msg.msg_flags & MSG_CTRUNC)
             throw ProtocolError("more fds than any request carries");
         m.request = static_cast<Request>(h.request.get());
@@ -196,9 +198,25 @@ struct Backend::Impl {
             throw ProtocolError(name(m.request) + " with a " + std::to_string(size) + "-byte payload");
         m.need_reply = flags & flag::need_reply;
         m.payload.resize(size);
-        if (size && ::recv(fd, m.payload.data(), size, MSG_WAITALL) != static_cast<ssize_t>(size))
-            throw ProtocolError("a truncated " + name(m.request) + " payload");
+        read_rest(fd, m.payload, 0, (name(m.request) + " payload").c_str());
         return m;
+    }
+
+    // Reads `out` from byte `got` on: a frontend may write one message in
+    // pieces. One that stops halfway for a second (or closes) is dropped.
+    static void read_rest(int fd, std::span<std::uint8_t> out, std::size_t got, const char *what) {
+        while (got < out.size()) {
+            const ssize_t n = ::recv(fd, out.data() + got, out.size() - got, 0);
+            if (n > 0) {
+                got += static_cast<std::size_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            pollfd wait{fd, POLLIN, 0};
+            if (n == 0 || errno != EAGAIN || ::poll(&wait, 1, 1000) != 1)
+                throw ProtocolError(std::string("a truncated ") + what);
+        }
     }
 
     void send_reply(Request request, std::span<const std::uint8_t> payload) {

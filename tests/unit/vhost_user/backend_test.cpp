@@ -9,7 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <fcntl.h>
+#include <sys/un.h>
 
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -120,6 +123,31 @@ TEST_F(BackendTest, FrontendMemoryIsSealedAgainstShrinking) {
     EXPECT_NE(::fcntl(memory_.get(), F_GET_SEALS) & F_SEAL_SHRINK, 0);
     EXPECT_EQ(::ftruncate(memory_.get(), region_size / 2), -1);
     EXPECT_EQ(errno, EPERM);
+}
+
+// A frontend may write one message in pieces (the socket is a stream): the
+// backend waits for the rest instead of calling the message truncated.
+TEST_F(BackendTest, AMessageWrittenInPiecesIsServed) {
+    UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+    for (int i = 0; i < 100 && ::connect(sock.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    const timeval patience{5, 0};
+    ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+    const std::uint32_t get_features[3] = {1, 1, 0}; // GET_FEATURES, version 1, no payload
+    const auto *bytes = reinterpret_cast<const char *>(get_features);
+    ASSERT_EQ(::send(sock.get(), bytes, 5, 0), 5);
+    std::this_thread::sleep_for(50ms);
+    ASSERT_EQ(::send(sock.get(), bytes + 5, 7, 0), 7);
+
+    std::uint32_t reply[5] = {};
+    ASSERT_EQ(::recv(sock.get(), reply, sizeof reply, MSG_WAITALL), static_cast<ssize_t>(sizeof reply));
+    EXPECT_EQ(reply[0], 1u); // GET_FEATURES
+    EXPECT_EQ(reply[1], 5u); // version 1 | REPLY
+    EXPECT_EQ(reply[2], 8u); // a u64
+    EXPECT_NE(reply[3] | reply[4], 0u);
 }
 
 // virtio-rng has no config space: reads inside [0, size) are zeros as on
