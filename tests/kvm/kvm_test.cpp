@@ -265,17 +265,5 @@ int main(int argc, char **argv) {
     strata_bin = argv[1];
     guest_dir = argv[2];
     plugged_bin = argv[3];
-    // Skip only where KVM cannot exist; a /dev/kvm we may not use is a set-up
-    // error to fix, not a reason to pass.
-    if (::access("/dev/kvm", F_OK) != 0 && errno == ENOENT) {
-        std::printf("SKIP: this machine has no /dev/kvm\n");
-        return 77;
-    }
-    if (::access("/dev/kvm", R_OK | W_OK) != 0) {
-        std::printf("FAIL: /dev/kvm exists but cannot be opened for reading and writing: %s "
-                    "(run as root or join the kvm group)\n",
-                    std::strerror(errno));
-        return 1;
-    }
-    return strata::test::run_tests_for_meson();
+    return kvmtest::run_kvm_tests();
 }

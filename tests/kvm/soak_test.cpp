@@ -374,15 +374,5 @@ int main(int argc, char **argv) {
     }
     strata_bin = positional[0];
     guest_dir = positional[1];
-    if (::access("/dev/kvm", F_OK) != 0 && errno == ENOENT) {
-        std::printf("SKIP: this machine has no /dev/kvm\n");
-        return 77;
-    }
-    if (::access("/dev/kvm", R_OK | W_OK) != 0) {
-        std::printf("FAIL: /dev/kvm exists but cannot be opened for reading and writing: %s "
-                    "(run as root or join the kvm group)\n",
-                    std::strerror(errno));
-        return 1;
-    }
-    return strata::test::run_tests_for_meson();
+    return kvmtest::run_kvm_tests();
 }
