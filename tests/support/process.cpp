@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 extern char **environ;
@@ -63,7 +64,10 @@ std::string read_until(Child &child, const std::string &needle, std::chrono::mil
     const auto deadline = clock::now() + timeout;
     while (got.find(needle) == std::string::npos && clock::now() < deadline) {
         pollfd p{child.out_fd, POLLIN, 0};
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        // Never negative: poll waits forever for a negative timeout, and the
+        // deadline may pass between the loop's test and this line.
+        const auto left = std::max(std::chrono::milliseconds(0),
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
         if (::poll(&p, 1, static_cast<int>(left.count())) > 0 && !drain(child.out_fd, got))
             break;
     }
