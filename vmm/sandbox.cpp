@@ -135,8 +135,6 @@ void backend(Rules &r) {
     r.push_back({"fcntl", {arg_eq(1, F_SETFL)}});
     r.push_back({"fcntl", {arg_eq(1, F_GETFD)}});
     r.push_back({"fcntl", {arg_eq(1, F_SETFD)}});
-    // A message that arrives in pieces is waited for (poll).
-    allow(r, {"poll", "ppoll"});
     // A frontend's memory is sealed against shrinking when it arrives.
     r.push_back({"fcntl", {arg_eq(1, F_GET_SEALS)}});
     r.push_back({"fcntl", {arg_eq(1, F_ADD_SEALS)}});

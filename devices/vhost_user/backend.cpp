@@ -12,7 +12,6 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -125,6 +124,8 @@ struct Backend::Impl {
         else
             spdlog::info("vhost-user: {}; waiting for the next frontend on {}", why, path_);
         conn_.reset();
+        in_.clear();
+        in_fds_.clear(); // those of a request the frontend never finished
         kicks_.clear();
         if (transport_)
             reg(virtio::reg::status, 0); // Status 0: reset; the device drops what it holds
@@ -145,15 +146,21 @@ struct Backend::Impl {
         accept();
     }
 
+    // Waits for the socket, reads what it holds of the next request and
+    // serves the request once it is whole. A frontend may write a request in
+    // pieces (the socket is a stream): the pieces gather in in_, and the io
+    // thread serves others meanwhile, however long the rest takes.
     void read_next() {
         conn_->async_wait(local::socket::wait_read, [this](boost::system::error_code ec) {
             if (ec)
                 return;
             try {
-                auto m = receive();
-                if (!m)
-                    return end_session("the frontend closed the connection", false);
-                handle(*m);
+                if (!receive_piece())
+                    return end_session(in_.empty() ? "the frontend closed the connection"
+                                                   : "the frontend closed the connection halfway through a request",
+                                       !in_.empty());
+                if (auto m = whole_message())
+                    handle(*m);
                 read_next();
             } catch (const ProtocolError &e) {
                 end_session(std::string("frontend error: ") + e.what());
@@ -163,60 +170,68 @@ struct Backend::Impl {
         });
     }
 
-    // One whole request: the header with its fds, then the payload.
-    std::optional<Message> receive() {
-        const int fd = conn_->native_handle();
-        WireHeader h{};
+    // Bytes the request being gathered still needs: its header, then its
+    // payload (the header checked first).
+    std::size_t wanted() const {
+        if (in_.size() < sizeof(WireHeader))
+            return sizeof(WireHeader) - in_.size();
+        WireHeader h;
+        std::memcpy(&h, in_.data(), sizeof h);
+        return sizeof h + h.size.get() - in_.size();
+    }
+
+    // One recvmsg of at most what the request still needs, with the fds that
+    // come along. Returns false when the frontend closed the connection.
+    bool receive_piece() {
+        const std::size_t have = in_.size();
+        in_.resize(have + wanted());
         alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds)]{};
-        iovec iov{&h, sizeof h};
+        iovec iov{in_.data() + have, in_.size() - have};
         msghdr msg{};
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control;
         msg.msg_controllen = sizeof control;
-        const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-        Message m;
-        for (auto *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        const ssize_t n = ::recvmsg(conn_->native_handle(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        in_.resize(have + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+        for (cmsghdr *c = CMSG_FIRSTHDR(&msg); n > 0 && c; c = CMSG_NXTHDR(&msg, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
                 for (std::size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
                     int got;
                     std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-                    m.fds.emplace_back(got);
+                    in_fds_.emplace_back(got);
                 }
         if (n == 0)
-            return std::nullopt;
-        if (n < 0)
+            return false;
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
             throw ProtocolError(std::string("cannot read a request: ") + std::strerror(errno));
-        read_rest(fd, {reinterpret_cast<std::uint8_t *>(&h), sizeof h}, static_cast<std::size_t>(n), "message header");
-        if (msg.msg_flags & MSG_CTRUNC)
+        if ((msg.msg_flags & MSG_CTRUNC) || in_fds_.size() > max_fds)
             throw ProtocolError("more fds than any request carries");
+        return true;
+    }
+
+    // The request gathered in in_ once it is whole (its header checked as
+    // soon as it is), with every fd that came with its pieces.
+    std::optional<Message> whole_message() {
+        if (in_.size() < sizeof(WireHeader))
+            return std::nullopt;
+        WireHeader h;
+        std::memcpy(&h, in_.data(), sizeof h);
+        Message m;
         m.request = static_cast<Request>(h.request.get());
         const std::uint32_t flags = h.flags.get(), size = h.size.get();
         if ((flags & flag::version_mask) != flag::version || (flags & flag::reply))
             throw ProtocolError("a message with flags " + std::to_string(flags) + " (version 1, no REPLY bit)");
         if (size > max_request_payload)
             throw ProtocolError(name(m.request) + " with a " + std::to_string(size) + "-byte payload");
+        if (wanted() > 0)
+            return std::nullopt;
         m.need_reply = flags & flag::need_reply;
-        m.payload.resize(size);
-        read_rest(fd, m.payload, 0, (name(m.request) + " payload").c_str());
+        m.payload.assign(in_.begin() + sizeof h, in_.end());
+        m.fds = std::move(in_fds_);
+        in_.clear();
+        in_fds_.clear();
         return m;
-    }
-
-    // Reads `out` from byte `got` on: a frontend may write one message in
-    // pieces. One that stops halfway for a second (or closes) is dropped.
-    static void read_rest(int fd, std::span<std::uint8_t> out, std::size_t got, const char *what) {
-        while (got < out.size()) {
-            const ssize_t n = ::recv(fd, out.data() + got, out.size() - got, 0);
-            if (n > 0) {
-                got += static_cast<std::size_t>(n);
-                continue;
-            }
-            if (n < 0 && errno == EINTR)
-                continue;
-            pollfd wait{fd, POLLIN, 0};
-            if (n == 0 || errno != EAGAIN || ::poll(&wait, 1, 1000) != 1)
-                throw ProtocolError(std::string("a truncated ") + what);
-        }
     }
 
     void send_reply(Request request, std::span<const std::uint8_t> payload) {
@@ -479,6 +494,8 @@ struct Backend::Impl {
     std::unique_ptr<virtio::Device> device_;
     local::acceptor acceptor_;
     std::optional<local::socket> conn_;
+    std::vector<std::uint8_t> in_; // the request being gathered
+    std::vector<UniqueFd> in_fds_; // and the fds that came with it
     GuestMemory memory_;
     std::vector<TableEntry> table_;
     bool warned_unsealed_ = false; // one warning per frontend for memory that cannot be sealed

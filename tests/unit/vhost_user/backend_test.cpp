@@ -7,6 +7,7 @@
 #include "devices/virtio/rng.hpp"
 #include "vmm/fd.hpp"
 
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <thread>
 
 namespace strata::vhost_user {
@@ -53,6 +55,17 @@ protected:
         const MemRegion region{guest_base, region_size, user_base, 0, memory_.get()};
         fe.set_mem_table({&region, 1});
         return fe;
+    }
+
+    // A socket to the backend, for bytes no Frontend would send.
+    UniqueFd raw_connect() {
+        UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+        for (int i = 0; i < 100 && ::connect(sock.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0; ++i)
+            std::this_thread::sleep_for(10ms);
+        return sock;
     }
 
     boost::asio::io_context io_;
@@ -126,20 +139,20 @@ TEST_F(BackendTest, FrontendMemoryIsSealedAgainstShrinking) {
 }
 
 // A frontend may write one message in pieces (the socket is a stream): the
-// backend waits for the rest instead of calling the message truncated.
+// backend waits for the rest instead of calling the message truncated, for
+// as long as the frontend takes, and its io thread serves others meanwhile.
 TEST_F(BackendTest, AMessageWrittenInPiecesIsServed) {
-    UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
-    for (int i = 0; i < 100 && ::connect(sock.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0; ++i)
-        std::this_thread::sleep_for(10ms);
+    const UniqueFd sock = raw_connect();
     const timeval patience{5, 0};
     ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
     const std::uint32_t get_features[3] = {1, 1, 0}; // GET_FEATURES, version 1, no payload
     const auto *bytes = reinterpret_cast<const char *>(get_features);
     ASSERT_EQ(::send(sock.get(), bytes, 5, 0), 5);
     std::this_thread::sleep_for(50ms);
+    std::promise<void> ran;
+    boost::asio::post(io_, [&] { ran.set_value(); });
+    EXPECT_EQ(ran.get_future().wait_for(500ms), std::future_status::ready) << "the half message holds the io thread";
+    std::this_thread::sleep_for(1500ms);
     ASSERT_EQ(::send(sock.get(), bytes + 5, 7, 0), 7);
 
     std::uint32_t reply[5] = {};
@@ -148,6 +161,40 @@ TEST_F(BackendTest, AMessageWrittenInPiecesIsServed) {
     EXPECT_EQ(reply[1], 5u); // version 1 | REPLY
     EXPECT_EQ(reply[2], 8u); // a u64
     EXPECT_NE(reply[3] | reply[4], 0u);
+}
+
+std::size_t open_fds() {
+    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
+}
+
+// The fds that came with a request the frontend never finished are closed
+// with its connection (found by the vhost_user_backend fuzz target: they
+// stayed open until the next frontend came).
+TEST_F(BackendTest, FdsOfAnUnfinishedRequestAreClosedWithTheConnection) {
+    const std::size_t before = open_fds();
+    {
+        const UniqueFd sock = raw_connect();
+        UniqueFd kick(::eventfd(0, EFD_CLOEXEC));
+        const std::uint32_t set_vring_kick[3] = {12, 1, 8}; // SET_VRING_KICK, version 1, a u64 to come
+        iovec iov{const_cast<std::uint32_t *>(set_vring_kick), sizeof set_vring_kick};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        const int fd = kick.get();
+        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        ASSERT_EQ(::sendmsg(sock.get(), &msg, 0), static_cast<ssize_t>(sizeof set_vring_kick));
+        std::this_thread::sleep_for(50ms); // the backend takes the header and the fd, and waits for the payload
+    }
+    for (int i = 0; i < 200 && open_fds() != before; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(open_fds(), before);
 }
 
 // virtio-rng has no config space: reads inside [0, size) are zeros as on
