@@ -41,10 +41,6 @@ using namespace std::chrono_literals;
 using namespace kvmtest;
 using strata::test::slurp;
 
-namespace kvmtest {
-std::string strata_bin, guest_dir, plugged_bin;
-}
-
 namespace {
 
 std::string dynamic_bin, shim_path; // strata linked dynamically, and the shim preloaded into it

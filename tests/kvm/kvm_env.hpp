@@ -1,5 +1,6 @@
 // What every KVM test file shares: where the strata binary and the test
-// guests are (set by main from the command line) and how to run them.
+// guests are (defined in kvm_env.cpp, set by main from the command line) and
+// how to run them.
 #pragma once
 
 #include "tests/support/expect.hpp"

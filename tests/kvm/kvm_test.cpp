@@ -26,10 +26,6 @@ using strata::test::expect_usage_error;
 using strata::test::Outcome;
 using strata::test::slurp;
 
-namespace kvmtest {
-std::string strata_bin, guest_dir, plugged_bin;
-} // namespace kvmtest
-
 using namespace kvmtest;
 
 TEST(Boot, HelloPrintsBootargsMemoryAndCpusFromTheDeviceTree) {

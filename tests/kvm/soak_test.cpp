@@ -42,10 +42,6 @@ using namespace std::chrono_literals;
 using namespace kvmtest;
 using strata::test::slurp;
 
-namespace kvmtest {
-std::string strata_bin, guest_dir, plugged_bin;
-}
-
 namespace {
 
 unsigned parallel = 25, rounds = 4, loop_vms = 100; // set from the command line
