@@ -36,6 +36,7 @@ std::map<std::string, std::string> thread_status(const fs::path &status_file) {
 }
 
 struct Threads {
+    int pid = 0; // the process, whose main thread has this tid
     std::map<int, std::map<std::string, std::string>> by_tid;
     // Seccomp_filters -> strata's own threads with that many. KVM's workers
     // (kvm-nx-lpage-recovery) are tasks of the process too, with the filters
@@ -45,6 +46,7 @@ struct Threads {
 
 Threads threads_of(int pid) {
     Threads t;
+    t.pid = pid;
     const auto name = thread_status("/proc/" + std::to_string(pid) + "/status")["Name"];
     for (const auto &task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
         auto s = thread_status(task.path() / "status");
@@ -52,6 +54,25 @@ Threads threads_of(int pid) {
             t.count_by_filters[s["Seccomp_filters"]]++;
         t.by_tid[std::stoi(task.path().filename().string())] = std::move(s);
     }
+    return t;
+}
+
+// The threads of `strata run --kernel spin OPTIONS` while the guest spins;
+// then SIGTERM, which must end strata with 128 + SIGTERM. None where the
+// guest never said it was spinning.
+Threads threads_of_spinning_vm(const std::vector<std::string> &options) {
+    std::vector<std::string> argv{strata_bin, "run", "--kernel", guest("spin")};
+    argv.insert(argv.end(), options.begin(), options.end());
+    auto child = strata::test::spawn(argv);
+    const auto seen = strata::test::read_until(child, "spinning\n", 5s);
+    Threads t;
+    if (seen == "spinning\n")
+        t = threads_of(child.pid);
+    else
+        ADD_FAILURE() << "the guest did not say it was spinning; it said: " << seen;
+    ::kill(child.pid, SIGTERM);
+    const auto o = strata::test::finish(child, 5s, seen);
+    EXPECT_EQ(o.status, 128 + SIGTERM) << o.err;
     return t;
 }
 
@@ -66,52 +87,44 @@ strata::test::Outcome run_plugged(std::vector<std::string> args) {
     return strata::test::run(args, 20s);
 }
 
+// A run stopped by its sandbox: exit status 159 (not a signal), the one
+// line of denial() naming `thread`, and no guest output.
+void expect_stopped_by_sandbox(const strata::test::Outcome &o, const std::string &thread) {
+    EXPECT_EQ(o.killed_by, 0);
+    EXPECT_EQ(o.status, 159);
+    EXPECT_EQ(o.err, denial(thread));
+    EXPECT_EQ(o.out, "");
+}
+
 } // namespace
 
 TEST(Sandbox, EveryThreadOfARunningVmIsFiltered) {
-    auto child = strata::test::spawn({strata_bin, "run", "--kernel", guest("spin"), "--cpus", "2"});
-    auto seen = strata::test::read_until(child, "spinning\n", 5s);
-    ASSERT_EQ(seen, "spinning\n");
-    const auto t = threads_of(child.pid);
-    ::kill(child.pid, SIGTERM);
-    auto o = strata::test::finish(child, 5s, seen);
-    EXPECT_EQ(o.status, 128 + SIGTERM) << o.err;
+    const auto t = threads_of_spinning_vm({"--cpus", "2"});
+    ASSERT_FALSE(t.by_tid.empty());
     for (const auto &[tid, s] : t.by_tid) {
         EXPECT_EQ(s.at("Seccomp"), "2") << "thread " << tid;
         EXPECT_EQ(s.at("NoNewPrivs"), "1") << "thread " << tid;
     }
     // start-up + io on the io thread; + vCPU on each of the two vCPU threads.
-    EXPECT_EQ(t.by_tid.at(child.pid).at("Seccomp_filters"), "2");
+    EXPECT_EQ(t.by_tid.at(t.pid).at("Seccomp_filters"), "2");
     EXPECT_EQ(t.count_by_filters.count("3") ? t.count_by_filters.at("3") : 0, 2);
 }
 
 TEST(Sandbox, OffLeavesEveryThreadUnfiltered) {
-    auto child = strata::test::spawn({strata_bin, "run", "--kernel", guest("spin"), "--sandbox", "off"});
-    auto seen = strata::test::read_until(child, "spinning\n", 5s);
-    ASSERT_EQ(seen, "spinning\n");
-    const auto t = threads_of(child.pid);
-    ::kill(child.pid, SIGTERM);
-    auto o = strata::test::finish(child, 5s, seen);
-    EXPECT_EQ(o.status, 128 + SIGTERM) << o.err;
+    const auto t = threads_of_spinning_vm({"--sandbox", "off"});
     EXPECT_GE(t.by_tid.size(), 2u);
     for (const auto &[tid, s] : t.by_tid)
         EXPECT_EQ(s.at("Seccomp"), "0") << "thread " << tid;
 }
 
 TEST(Sandbox, AForbiddenCallOnTheIoThreadStopsStrataNamingIt) {
-    auto o = run_plugged({"run", "--kernel", guest("echo-test"), "--device", "test-syscall,on=notify"});
-    EXPECT_EQ(o.killed_by, 0);
-    EXPECT_EQ(o.status, 159);
-    EXPECT_EQ(o.err, denial("io"));
-    EXPECT_EQ(o.out, "");
+    expect_stopped_by_sandbox(
+        run_plugged({"run", "--kernel", guest("echo-test"), "--device", "test-syscall,on=notify"}), "io");
 }
 
 TEST(Sandbox, AForbiddenCallOnAVcpuThreadStopsStrataNamingIt) {
-    auto o = run_plugged({"run", "--kernel", guest("echo-test"), "--device", "test-syscall,on=activate"});
-    EXPECT_EQ(o.killed_by, 0);
-    EXPECT_EQ(o.status, 159);
-    EXPECT_EQ(o.err, denial("vCPU"));
-    EXPECT_EQ(o.out, "");
+    expect_stopped_by_sandbox(
+        run_plugged({"run", "--kernel", guest("echo-test"), "--device", "test-syscall,on=activate"}), "vCPU");
 }
 
 TEST(Sandbox, OffLetsTheSameCallsThrough) {
