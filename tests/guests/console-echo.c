@@ -22,14 +22,7 @@ static struct virtio_dev dev;
 
 static _Noreturn void fatal(const char *what, int err)
 {
-    rt_puts("console-echo: ");
-    rt_puts(what);
-    if (err) {
-        rt_puts(": ");
-        rt_puts(virtio_strerror(err));
-    }
-    rt_puts("\n");
-    rt_exit(1);
+    virtio_fatal("console-echo", what, err);
 }
 
 static void send(const void *p, uint32_t n)

@@ -48,14 +48,7 @@ static struct inet_if nif = {{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}, {0, 0, 0, 0}}
 
 static _Noreturn void fatal(const char *what, int err)
 {
-    rt_puts("net-echo: ");
-    rt_puts(what);
-    if (err) {
-        rt_puts(": ");
-        rt_puts(virtio_strerror(err));
-    }
-    rt_puts("\n");
-    rt_exit(1);
+    virtio_fatal("net-echo", what, err);
 }
 
 static void post_rx(unsigned i)

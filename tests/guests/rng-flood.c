@@ -76,14 +76,7 @@ static const char note[] = "rng-flood: console heard while flooding\n";
 
 static _Noreturn void fatal(const char *what, int err)
 {
-    rt_puts("rng-flood: ");
-    rt_puts(what);
-    if (err) {
-        rt_puts(": ");
-        rt_puts(virtio_strerror(err));
-    }
-    rt_puts("\n");
-    rt_exit(1);
+    virtio_fatal("rng-flood", what, err);
 }
 
 static void write_addr(unsigned low, const void *p)

@@ -34,6 +34,19 @@ const char *virtio_strerror(int err)
     }
 }
 
+void virtio_fatal(const char *guest, const char *what, int err)
+{
+    rt_puts(guest);
+    rt_puts(": ");
+    rt_puts(what);
+    if (err) {
+        rt_puts(": ");
+        rt_puts(virtio_strerror(err));
+    }
+    rt_puts("\n");
+    rt_exit(1);
+}
+
 /* ---- registers ---------------------------------------------------------- */
 
 uint32_t virtio_read(const struct virtio_dev *dev, unsigned off)

@@ -167,6 +167,12 @@ struct virtio_buf {
 const char *virtio_strerror(int err);
 
 /*
+ * Ends the guest with status 1 after one line on the console:
+ * "<guest>: <what>", then ": <virtio_strerror(err)>" unless err is 0.
+ */
+_Noreturn void virtio_fatal(const char *guest, const char *what, int err);
+
+/*
  * The nth (from 0) virtio-mmio device with the given device ID, in DTB
  * order, mapped and with magic and version checked. device_id 0 matches
  * any device. 0 if found, -1 otherwise (or if the DTB is unreadable).
