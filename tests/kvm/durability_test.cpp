@@ -91,22 +91,32 @@ std::string command(const std::vector<std::string> &argv, std::string *out = nul
     return argv[0] + " " + argv[1] + " failed (status " + std::to_string(o.status) + "): " + o.err + o.out;
 }
 
-// A zero-filled disk file whose blocks are allocated and on the device.
-void make_disk(const std::string &path) {
+// A zero-filled disk file whose blocks are allocated and on the device;
+// "" when made, else what went wrong.
+std::string make_disk(const std::string &path) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
+        return "cannot create " + path + ": " + std::strerror(errno);
     const std::string zeros(disk_bytes, '\0');
     const bool ok = ::write(fd, zeros.data(), zeros.size()) == static_cast<ssize_t>(zeros.size()) && ::fsync(fd) == 0;
     ::close(fd);
-    if (!ok)
-        throw std::runtime_error("cannot fill " + path);
+    return ok ? "" : "cannot fill " + path;
+}
+
+// strata running blk-test on `disk`, with `options` (more devices) and `cmdline`.
+strata::test::Child start_blk_test(const std::string &disk, const std::vector<std::string> &options,
+                                   const std::string &cmdline) {
+    std::vector<std::string> argv{strata_bin, "run", "--kernel", guest("blk-test"), "--blk", disk};
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.insert(argv.end(), {"--cmdline", cmdline});
+    return strata::test::spawn(argv);
 }
 
 // An ext4 filesystem in a 64 MiB image on a loop device, mounted for one
-// test. A file on it can be read two ways: through the filesystem, which
-// shows the page cache, and from the loop device with O_DIRECT, which shows
-// only what ext4 has written to the device -- what a power cut would leave.
+// test, with a disk file on it (make_disk). A file on it can be read two
+// ways: through the filesystem, which shows the page cache, and from the
+// loop device with O_DIRECT, which shows only what ext4 has written to the
+// device -- what a power cut would leave.
 class LoopExt4 {
 public:
     LoopExt4(const std::string &name, const std::string &options)
@@ -122,6 +132,8 @@ public:
         fs::create_directory(dir_);
         error_ = command({"/usr/bin/mount", "-t", "ext4", "-o", options, device_, dir_});
         mounted_ = error_.empty();
+        if (mounted_)
+            error_ = make_disk(disk());
     }
     ~LoopExt4() {
         if (mounted_)
@@ -137,7 +149,7 @@ public:
 
     const std::string &error() const { return error_; }
     const std::string &device() const { return device_; }
-    std::string file(const std::string &name) const { return dir_ + "/" + name; }
+    std::string disk() const { return dir_ + "/disk.img"; }
     // ext4's sysfs directory for this filesystem.
     std::string sysfs() const { return "/sys/fs/ext4/" + fs::path(device_).filename().string(); }
     // The options it is mounted with now, from /proc/mounts.
@@ -237,13 +249,26 @@ private:
 
 // A disk file in the temporary directory, removed when the test ends.
 struct TempDisk {
-    explicit TempDisk(const std::string &name) : path(temp_path(name)) { make_disk(path); }
+    explicit TempDisk(const std::string &name) : path(temp_path(name)) {
+        if (const auto error = make_disk(path); !error.empty())
+            throw std::runtime_error(error);
+    }
     ~TempDisk() {
         std::error_code ec;
         fs::remove(path, ec);
     }
     std::string path;
 };
+
+// A guest that went on after what happened to its disk: `lines`, then
+// blk-test's closing lines (the first 64 sectors read back, a random draw,
+// done), and a normal exit.
+void expect_guest_went_on(const strata::test::Outcome &o, const std::string &lines) {
+    const std::regex closing("blk0: sectors 0-63 still read back\nrng: [0-9a-f]{64}\nblk-test: done\n");
+    EXPECT_TRUE(o.out.rfind(lines, 0) == 0 && std::regex_match(o.out.substr(lines.size()), closing)) << o.out;
+    EXPECT_EQ(o.killed_by, 0);
+    EXPECT_EQ(o.status, 0) << o.err;
+}
 
 const std::string flushed_then_not =
     "blk0: capacity 2048 sectors\nblk0: wrote 64 sectors, flushed\nblk0: wrote 64 more sectors, not flushed\n";
@@ -254,10 +279,8 @@ TEST(FlushDurability, WritesAckedBeforeAFlushAreOnTheDeviceWhenStrataIsKilledRig
     SKIP_UNLESS_ROOT();
     LoopExt4 ext4("flush", "defaults");
     ASSERT_EQ(ext4.error(), "");
-    const auto disk = ext4.file("disk.img");
-    make_disk(disk);
-    auto child = strata::test::spawn({strata_bin, "run", "--kernel", guest("blk-test"), "--blk", disk, "--cmdline",
-                                      "mode=flush-then-wait seed=5 sectors=64"});
+    const auto disk = ext4.disk();
+    auto child = start_blk_test(disk, {}, "mode=flush-then-wait seed=5 sectors=64");
     const auto out = strata::test::read_until(child, "not flushed\n", 20s);
     ::kill(child.pid, SIGKILL); // nothing of strata's runs after this: no exit path, no sync at close
     const auto o = strata::test::finish(child, 10s, out);
@@ -319,21 +342,14 @@ TEST(FlushDurability, AFlushCompletesOnlyAfterFdatasyncReturnedAndEveryAckedWrit
 
 TEST(HostDiskChanges, ATruncatedDiskFailsReadsPastItsNewEndWithIoerrAndTheGuestGoesOn) {
     TempDisk disk("shrink.img");
-    auto child = strata::test::spawn({strata_bin, "run", "--kernel", guest("blk-test"), "--blk", disk.path, "--rng",
-                                      "--cmdline", "mode=shrink seed=3 sectors=64 rng=1"});
+    auto child = start_blk_test(disk.path, {"--rng"}, "mode=shrink seed=3 sectors=64 rng=1");
     const auto out = strata::test::read_until(child, "shrink\n", 20s);
     EXPECT_EQ(out, "blk0: capacity 2048 sectors\nblk0: wrote 64 sectors, flushed, waiting for the disk to shrink\n");
     fs::resize_file(disk.path, disk_bytes / 2); // 1024 of the 2048 sectors the guest was told of
     const auto o = strata::test::finish(child, 30s, out);
-    EXPECT_TRUE(std::regex_match(o.out, std::regex("blk0: capacity 2048 sectors\n"
-                                                   "blk0: wrote 64 sectors, flushed, waiting for the disk to shrink\n"
-                                                   "blk0: read of sector 2047 failed with IOERR after the shrink\n"
-                                                   "blk0: sectors 0-63 still read back\n"
-                                                   "rng: [0-9a-f]{64}\n"
-                                                   "blk-test: done\n")))
-        << o.out;
-    EXPECT_EQ(o.killed_by, 0);
-    EXPECT_EQ(o.status, 0) << o.err;
+    expect_guest_went_on(o, "blk0: capacity 2048 sectors\n"
+                            "blk0: wrote 64 sectors, flushed, waiting for the disk to shrink\n"
+                            "blk0: read of sector 2047 failed with IOERR after the shrink\n");
     EXPECT_EQ(fs::file_size(disk.path), disk_bytes / 2);
     EXPECT_EQ(difference(slurp(disk.path).substr(0, written), pattern(0, written, 3)), "");
 }
@@ -345,10 +361,7 @@ TEST(HostDiskChanges, ADiskWhoseFilesystemTurnsReadOnlyFailsWritesAndFlushWithIo
     // filesystem only makes the kernel warn, and writes still go through.
     LoopExt4 ext4("ro", "errors=remount-ro");
     ASSERT_EQ(ext4.error(), "");
-    const auto disk = ext4.file("disk.img");
-    make_disk(disk);
-    auto child = strata::test::spawn({strata_bin, "run", "--kernel", guest("blk-test"), "--blk", disk, "--rng",
-                                      "--cmdline", "mode=read-only seed=4 sectors=64 rng=1"});
+    auto child = start_blk_test(ext4.disk(), {"--rng"}, "mode=read-only seed=4 sectors=64 rng=1");
     const auto out = strata::test::read_until(child, "read-only\n", 20s);
     EXPECT_EQ(out,
               "blk0: capacity 2048 sectors\nblk0: wrote 64 sectors, flushed, waiting for the disk to turn read-only\n");
@@ -362,17 +375,10 @@ TEST(HostDiskChanges, ADiskWhoseFilesystemTurnsReadOnlyFailsWritesAndFlushWithIo
     const auto options = ext4.mount_options();
     EXPECT_TRUE(options.find("emergency_ro") != std::string::npos || options.rfind("ro,", 0) == 0)
         << "the filesystem did not turn read-only: " << options;
-    EXPECT_TRUE(
-        std::regex_match(o.out, std::regex("blk0: capacity 2048 sectors\n"
-                                           "blk0: wrote 64 sectors, flushed, waiting for the disk to turn read-only\n"
-                                           "blk0: write of sector 0 failed with IOERR after the disk turned read-only\n"
-                                           "blk0: flush failed with IOERR\n"
-                                           "blk0: sectors 0-63 still read back\n"
-                                           "rng: [0-9a-f]{64}\n"
-                                           "blk-test: done\n")))
-        << o.out;
-    EXPECT_EQ(o.killed_by, 0);
-    EXPECT_EQ(o.status, 0) << o.err;
+    expect_guest_went_on(o, "blk0: capacity 2048 sectors\n"
+                            "blk0: wrote 64 sectors, flushed, waiting for the disk to turn read-only\n"
+                            "blk0: write of sector 0 failed with IOERR after the disk turned read-only\n"
+                            "blk0: flush failed with IOERR\n");
 }
 
 int main(int argc, char **argv) {
