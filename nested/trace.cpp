@@ -29,6 +29,12 @@ std::string trace_stage2(const GuestMemory &memory, const Stage2Registers &regs,
     auto config = decode_stage2(regs, pa_range);
     if (!config)
         return out + "  no usable stage-2: " + config.error().message() + "\n";
+    // The decode the walk follows: the input size is the guest's IPA size.
+    std::snprintf(line, sizeof line,
+                  "  VTCR_EL2 decoded: %u KiB granule, %u-bit input (T0SZ %u), %u-bit output, walk from level %u\n",
+                  (1u << granule_shift(config->granule)) >> 10, config->input_bits, 64 - config->input_bits,
+                  config->output_bits, config->start_level);
+    out += line;
     const Stage2Map map = enumerate_stage2(memory, *config);
     const std::uint64_t window_end = window_bits >= 64 ? UINT64_MAX : (std::uint64_t{1} << window_bits);
     std::size_t beyond = 0;

@@ -455,6 +455,16 @@ TEST_F(Stage2, TraceListsEachRangeAndFlagsThoseBeyondTheWindow) {
     EXPECT_NE(report.find("  2 ranges mapped, 1 beyond the window\n"), std::string::npos) << report;
 }
 
+TEST_F(Stage2, TraceShowsTheVtcrDecodeItWalks) {
+    auto b = builder(Granule::k4, 24, 1); // a 40-bit guest, as Linux's KVM makes one
+    ASSERT_TRUE(b.map(0x4000'0000, 0x8000'0000, 3));
+    const std::string report = trace_stage2(memory, b.registers(), 44, 36);
+    EXPECT_NE(report.find("  VTCR_EL2 decoded: 4 KiB granule, 40-bit input (T0SZ 24), 44-bit output, walk from "
+                          "level 1\n"),
+              std::string::npos)
+        << report;
+}
+
 TEST_F(Stage2, TraceOfAnUnusableConfigurationSaysWhy) {
     const std::string report = trace_stage2(memory, {make_vtcr(Granule::k4, 32, 3), ram_base}, 48, 36);
     EXPECT_NE(report.find("  no usable stage-2: "), std::string::npos) << report;
