@@ -541,3 +541,290 @@ vhost_user_run() {
   pass "qemu-storage-daemon disk: first bytes read, line at 512 in the image;" \
     "virtiofsd share: host file read, guest file on the host; backends up in ${up}s, guest ${secs}s"
 }
+
+# ---- a real guest hypervisor: Linux with KVM at EL2, running strata (issue 15) ----
+#
+#   emulated host (max-nv)      strata run --el2 [--e2h0] [--pa-range P] --ipa-bits 36
+#    └ L1: Linux 6.18 at EL2    the host's own Image; /init and these cases again
+#       └ L2: hello, pa-probe   strata run inside L1, on L1's KVM
+#
+# L1's KVM takes its IPA limit from the PARange strata advertises (48 for an
+# EL2 vCPU, or --pa-range), not from strata's 36-bit window for L1: L1 may
+# give its guests more address space than it has itself, since its stage-2
+# maps every L2 address to its own memory. The L0 case boots L1 and checks
+# L1's result block, strata's exit status and the stage-2 that --trace-s2
+# finds when L1 powers off with an L2 still running.
+
+NESTED_LINUX_CASES=""
+# Run only inside L1 (named on its command line, strata.cases=), never on a host.
+L1_CASES=""
+L1_WINDOW=36
+
+# json_value FILE KEY: the string value of KEY in the one-line JSON object
+# strata caps --json prints (every value there is a string).
+json_value() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1"; }
+
+# l1_stream OUT CMD...: runs CMD (strata booting L1): its stdout, L1's
+# console, into OUT and onto this console as it comes, each line marked
+# "  L1| " (tests/arm64/run turns L1's result lines into TAP tests of their
+# own); stderr into OUT.err, shown afterwards; the status in $rc.
+l1_stream() {
+  out=$1; shift
+  echo "  \$ $*"
+  : > "$out"
+  cr=$(printf '\r')
+  { "$@" 2> "$out.err"; echo $? > "$out.rc"; } | while IFS= read -r line; do
+    line=${line%"$cr"}
+    echo "$line" >> "$out"
+    echo "  L1| $line"
+  done
+  rc=$(cat "$out.rc")
+  sed 's/^/  ! /' "$out.err"
+}
+
+# l1_results OUT NAME...: L1's result block in OUT has NAME ok for each NAME
+# and ends with their count; fails the case (returns 1) otherwise.
+l1_results() {
+  out=$1; shift
+  for name in "$@"; do
+    grep -q "^STRATA-RESULT $name ok" "$out" \
+      || { fail "L1's $name: $(grep "^STRATA-RESULT $name " "$out" || echo 'no result')"; return 1; }
+  done
+  grep -qx "STRATA-RESULTS-END $#" "$out" \
+    || { fail "L1's result block: '$(grep STRATA-RESULTS-END "$out")', want 'STRATA-RESULTS-END $#'"; return 1; }
+}
+
+# l1_trace ERR BASE L2BITS: the stage-2 that strata's --trace-s2 printed (in
+# ERR) is L1 KVM's for its L2 VM of L2BITS bits: VTCR_EL2.T0SZ = 64 - L2BITS,
+# L2's RAM (64 MiB at 1 GiB) among the inputs, and every output inside L1's
+# RAM, BASE up to 2^L1_WINDOW; the walker decoded VTCR_EL2 the same way.
+# Prints what is wrong; returns 1 when anything is.
+l1_trace() {
+  err=$1; base=$2; bits=$3; bad=0
+  vtcr=$(sed -n 's/.*VTCR_EL2=\(0x[0-9a-f]*\) .*/\1/p' "$err")
+  [ -n "$vtcr" ] || { echo "no stage-2 report: $(grep -i stage-2 "$err")"; return 1; }
+  [ $((64 - (vtcr & 0x3f))) = "$bits" ] || { echo "VTCR_EL2 $vtcr: T0SZ $((vtcr & 0x3f)), want $((64 - bits)) (an L2 of $bits bits)"; bad=1; }
+  grep -q "^  VTCR_EL2 decoded: 4 KiB granule, $bits-bit input (T0SZ $((64 - bits)))," "$err" \
+    || { echo "the walker's decode: '$(grep 'VTCR_EL2 decoded' "$err")', want a $bits-bit input"; bad=1; }
+  grep '^  IPA ' "$err" > /tmp/l1-trace.ranges
+  n=$(wc -l < /tmp/l1-trace.ranges)
+  grep -qx "  $n ranges\? mapped, 0 beyond the window" "$err" || { echo "summary: '$(grep 'mapped,' "$err")', want $n ranges, 0 beyond"; bad=1; }
+  [ "$n" -gt 0 ] || { echo "no range mapped"; return 1; }
+  in_ram=0
+  # shellcheck disable=SC2034 # the fields between are the arrow and the unit
+  while read -r _ ipa _ out size _; do
+    [ $((out)) -ge $((base)) ] && [ $((out + size)) -le $((1 << L1_WINDOW)) ] \
+      || { echo "IPA $ipa -> $out + $size: outside L1's RAM $base..2^$L1_WINDOW"; bad=1; }
+    [ $((ipa)) -ge $((0x40000000)) ] && [ $((ipa)) -lt $((0x44000000)) ] && in_ram=$((in_ram + 1))
+  done < /tmp/l1-trace.ranges
+  [ "$in_ram" -gt 0 ] || { echo "no range of L2's RAM (0x40000000, 64 MiB) among the $n"; bad=1; }
+  return $bad
+}
+
+# nested_linux MODE PA_RANGE L1CASE...: boots L1 (the host's own Image, its
+# initramfs from tests/arm64/run --with-nested-linux) with strata --el2
+# (vhe) or --el2 --e2h0 (nvhe), 1 vCPU, 1 GiB of RAM ending at 2^36 in a
+# 36-bit window, --pa-range PA_RANGE unless it is -, and --trace-s2; L1 runs
+# the L1CASEs and powers off. Checks L1's result block and strata's exit
+# status; for the stage-2 trace see l1_trace.
+nested_linux() {
+  mode=$1; pa=$2; shift 2
+  need_nested || return
+  need /strata/linux-nv/Image /strata/linux-nv/l1-initrd.gz || return
+  limit=48  # the PARange KVM gives an EL2 vCPU (TESTBED §3)
+  opts="--el2"
+  [ "$mode" = vhe ] || opts="$opts --e2h0"
+  [ "$pa" = - ] || { opts="$opts --pa-range $pa"; limit=$pa; }
+  base=$(printf '0x%x' $(((1 << L1_WINDOW) - (1 << 30))))
+  cases=$(echo "$*" | tr ' ' ',')
+  cmdline="console=ttyAMA0 quiet earlycon=pl011,0x9000000 rdinit=/init panic=-1 strata.cases=$cases"
+  cmdline="$cmdline strata.l1_mode=$mode strata.l1_limit=$limit strata.case_timeout=${STRATA_L1_CASE_TIMEOUT:-600}"
+  t0=$(now)
+  # shellcheck disable=SC2086 # split on purpose
+  l1_stream /tmp/l1.out strata run $opts --kernel /strata/linux-nv/Image --initrd /strata/linux-nv/l1-initrd.gz \
+    --mem 1G --cpus 1 --ram-base "$base" --ipa-bits "$L1_WINDOW" --trace-s2 --cmdline "$cmdline"
+  secs=$(since "$t0")
+  echo "  (L1 ran $secs s by this host's clock)"
+  [ "$rc" = 0 ] || { fail "strata (L0) exit status $rc: $(tail -n 1 /tmp/l1.out.err)"; return; }
+  l1_results /tmp/l1.out "$@" || return
+  # l1_l2_live names the size of the L2 it left running.
+  bits=$(sed -n 's/^L2-LIVE-BITS //p' /tmp/l1.out)
+  [ -n "$bits" ] || { fail "L1 left no L2 running (no L2-LIVE-BITS line)"; return; }
+  if ! l1_trace /tmp/l1.out.err "$base" "$bits" > /tmp/l1.bad; then
+    sed 's/^/  FAIL: /' /tmp/l1.bad
+    fail "--trace-s2: $(head -n 1 /tmp/l1.bad)"; return
+  fi
+  pass "L1 ($mode, IPA limit $limit) passed its $# cases in $secs s, strata exit 0;" \
+    "its stage-2 for a $bits-bit L2: $(grep -c '^  IPA ' /tmp/l1.out.err) ranges, all inside 2^$L1_WINDOW"
+}
+
+NESTED_LINUX_CASES="$NESTED_LINUX_CASES nested_linux_vhe"
+case_nested_linux_vhe() {
+  nested_linux vhe - l1_kvm l1_dt l1_caps l1_l2_auto l1_l2_max l1_l2_explicit l1_l2_refused l1_l2_exit l1_l2_live
+}
+
+# --pa-range lowers L1's limit with it.
+NESTED_LINUX_CASES="$NESTED_LINUX_CASES nested_linux_pa40"
+case_nested_linux_pa40() {
+  nested_linux vhe 40 l1_kvm l1_caps l1_l2_max l1_l2_refused l1_l2_live
+}
+
+NESTED_LINUX_CASES="$NESTED_LINUX_CASES nested_linux_pa44"
+case_nested_linux_pa44() {
+  nested_linux vhe 44 l1_kvm l1_caps l1_l2_max l1_l2_explicit l1_l2_refused l1_l2_live
+}
+
+# L1 without VHE (--e2h0): Linux's KVM in nVHE mode.
+NESTED_LINUX_CASES="$NESTED_LINUX_CASES nested_linux_nvhe"
+case_nested_linux_nvhe() {
+  nested_linux nvhe - l1_kvm l1_dt l1_caps l1_l2_auto l1_l2_refused l1_l2_exit l1_l2_live
+}
+
+# ---- inside L1 (strata.l1_mode=vhe|nvhe, strata.l1_limit=BITS) ----
+
+# KVM came up at EL2 in L1, in the mode asked for, with the IPA limit that
+# the PARange strata advertised sets; raw KVM (probe) agrees.
+L1_CASES="$L1_CASES l1_kvm"
+case_l1_kvm() {
+  dmesg | grep -i 'kvm \[' | sed 's/^/  | /'
+  need_kvm || return
+  case $STRATA_L1_MODE in
+    vhe) want='VHE mode initialized successfully' ;;
+    *) want='Hyp nVHE mode initialized successfully' ;;
+  esac
+  dmesg | grep -q "kvm \[[0-9]*\]: $want" || { fail "no '$want' in L1's dmesg"; return; }
+  dmesg | grep -q "kvm \[[0-9]*\]: IPA Size Limit: $STRATA_L1_LIMIT bits" \
+    || { fail "L1's KVM: '$(dmesg | grep 'IPA Size Limit')', want $STRATA_L1_LIMIT bits"; return; }
+  limit=$(probe limit)
+  [ "$limit" = "$STRATA_L1_LIMIT" ] || { fail "probe limit: $limit, want $STRATA_L1_LIMIT"; return; }
+  pass "$want; IPA limit $limit bits (dmesg and KVM_CAP_ARM_VM_IPA_SIZE)"
+}
+
+# The device tree L1 parsed: strata's window in /chosen, and the
+# interrupts of a guest hypervisor bound: KVM's vGIC maintenance interrupt
+# (the GIC node's PPI 9, INTID 25) and, where L1 runs at EL2 (VHE), its
+# timer on the EL2 physical timer's PPI 10 (INTID 26), ticking.
+L1_CASES="$L1_CASES l1_dt"
+case_l1_dt() {
+  f=/proc/device-tree/chosen/strata,ipa-bits
+  need "$f" || return
+  bits=$((0x$(od -An -v -tx1 "$f" | tr -d ' \n')))
+  sed 's/^/  | /' /proc/interrupts
+  [ "$bits" = "$L1_WINDOW" ] || { fail "$f: $bits, want $L1_WINDOW"; return; }
+  # /proc/interrupts: "IRQ: COUNT GICv3 INTID Level NAME"
+  irq() { awk -v id="$1" '$3 == "GICv3" && $4 == id { print $2, $6; exit }' /proc/interrupts; }
+  maint=$(irq 25)
+  [ "${maint#* }" = vgic ] || { fail "INTID 25 (maintenance): '$maint', want KVM's vgic"; return; }
+  timer=$(irq 26)
+  if [ "$STRATA_L1_MODE" = vhe ]; then
+    [ "${timer#* }" = arch_timer ] && [ "${timer%% *}" -gt 0 ] \
+      || { fail "INTID 26 (EL2 physical timer): '$timer', want arch_timer with a count"; return; }
+  fi
+  pass "strata,ipa-bits $bits; INTID 25 vgic; INTID 26 ${timer:-unbound}"
+}
+
+# strata caps inside L1: KVM's limit is the advertised PARange, strata's
+# window for L1 is smaller.
+L1_CASES="$L1_CASES l1_caps"
+case_l1_caps() {
+  run /tmp/caps.json strata caps --json || { fail "strata caps --json: exit status $rc"; return; }
+  got=$(json_value /tmp/caps.json ipa_limit_bits)
+  [ "$got" = "$STRATA_L1_LIMIT" ] || { fail "ipa_limit_bits '$got', want $STRATA_L1_LIMIT"; return; }
+  own=$(json_value /tmp/caps.json own_window_bits)
+  [ "${own%% *}" = "$L1_WINDOW" ] || { fail "own_window_bits '$own', want $L1_WINDOW"; return; }
+  pass "ipa_limit_bits $got, own_window_bits ${own%% *}, cpu_pa_range_bits $(json_value /tmp/caps.json cpu_pa_range_bits)"
+}
+
+# l2 NAME ARGS...: strata run ARGS (an L2 VM) with --log-level info: stdout
+# in /tmp/NAME.out, stderr in /tmp/NAME.out.err, the status in $rc; prints
+# how long it took by L1's clock.
+l2() {
+  name=$1; shift
+  t0=$(now)
+  run "/tmp/$name.out" strata run --log-level info "$@"
+  echo "  ($name: $(since "$t0") s by L1's clock)"
+  return "$rc"
+}
+
+# l2_hello NAME BITS WANT: hello.img as L2 with --ipa-bits BITS: exit 0, its
+# exact output, a VM of WANT bits. Fails the case (returns 1) otherwise.
+l2_hello() {
+  l2 "$1" --kernel /strata/guests/hello.img --cmdline "hello world" --mem 64M --ipa-bits "$2" \
+    || { fail "$1: exit status $rc: $(tail -n 1 "/tmp/$1.out.err")"; return 1; }
+  printf 'hello from strata\nbootargs: hello world\nmemory: 67108864 bytes\ncpus: 1\n' > /tmp/hello.want
+  cmp -s "/tmp/$1.out" /tmp/hello.want || { fail "$1: output '$(head -n 1 "/tmp/$1.out")'"; return 1; }
+  grep -q "VM type $3 (IPA window $3 bits" "/tmp/$1.out.err" \
+    || { fail "$1: want VM type $3: $(grep 'VM type' "/tmp/$1.out.err")"; return 1; }
+}
+
+# l2_pa_probe NAME BITS N: pa-probe.img as L2 with --ipa-bits BITS, a VM of
+# N bits with its 64 MiB of RAM ending at 2^N: it reads the window from the
+# device tree, the PARange L1 advertises, and its last page works. Fails the
+# case (returns 1) otherwise.
+l2_pa_probe() {
+  base=$(printf '0x%x' $(((1 << $3) - (64 << 20))))
+  l2 "$1" --kernel /strata/guests/pa-probe.img --mem 64M --ram-base "$base" --ipa-bits "$2" \
+    || { fail "$1: exit status $rc: $(tail -n 1 "/tmp/$1.out.err")"; return 1; }
+  grep -q "VM type $3 (IPA window $3 bits" "/tmp/$1.out.err" \
+    || { fail "$1: want VM type $3: $(grep 'VM type' "/tmp/$1.out.err")"; return 1; }
+  for want in "pa-probe: window $3 bits" "pa-probe: parange [0-9] ($STRATA_L1_LIMIT bits)" \
+              "pa-probe: last page 0x$(printf '%x' $(((1 << $3) - 4096))) ok"; do
+    grep -q "$want" "/tmp/$1.out" || { fail "$1: no '$want': $(grep pa-probe: "/tmp/$1.out" | tr '\n' ' ')"; return 1; }
+  done
+}
+
+L1_CASES="$L1_CASES l1_l2_auto"
+case_l1_l2_auto() {
+  l2_hello hello-auto auto 32 || return
+  pass "hello at --ipa-bits auto: VM type 32, output exact"
+}
+
+# --ipa-bits max: a VM of L1's limit, its RAM at the top.
+L1_CASES="$L1_CASES l1_l2_max"
+case_l1_l2_max() {
+  l2_pa_probe pa-probe-max max "$STRATA_L1_LIMIT" || return
+  pass "pa-probe at --ipa-bits max: VM type $STRATA_L1_LIMIT, RAM ending at 2^$STRATA_L1_LIMIT works, parange $STRATA_L1_LIMIT bits"
+}
+
+# An explicit N just above strata's window for L1, the L2's RAM at its top.
+L1_CASES="$L1_CASES l1_l2_explicit"
+case_l1_l2_explicit() {
+  n=$((L1_WINDOW + 1))
+  l2_pa_probe "pa-probe-$n" "$n" "$n" || return
+  pass "pa-probe at --ipa-bits $n: VM type $n, RAM ending at 2^$n works, parange $STRATA_L1_LIMIT bits"
+}
+
+L1_CASES="$L1_CASES l1_l2_refused"
+case_l1_l2_refused() {
+  over=$((STRATA_L1_LIMIT + 1))
+  l2 refused --kernel /strata/guests/hello.img --ipa-bits "$over"
+  [ "$rc" = 2 ] && grep -q "above this host's IPA limit of $STRATA_L1_LIMIT bits" /tmp/refused.out.err \
+    || { fail "--ipa-bits $over: exit status $rc: $(tail -n 1 /tmp/refused.out.err)"; return; }
+  pass "--ipa-bits $over: exit 2, $(tail -n 1 /tmp/refused.out.err)"
+}
+
+# The L2's exit status comes out of strata in L1 (exit-code: 5 -> 11).
+L1_CASES="$L1_CASES l1_l2_exit"
+case_l1_l2_exit() {
+  l2 exit-code --kernel /strata/guests/exit-code.img --cmdline code=5
+  [ "$rc" = 11 ] || { fail "exit-code code=5: exit status $rc, want 11"; return; }
+  pass "exit-code code=5: strata in L1 exits 11"
+}
+
+# An L2 that stays: console-echo (waiting for input that never comes) in a
+# 40-bit VM, still running when L1 powers off, so that the stage-2 L0's
+# --trace-s2 finds in L1's EL2 registers is the one L1 KVM built for it.
+L1_CASES="$L1_CASES l1_l2_live"
+case_l1_l2_live() {
+  bits=40
+  [ "$bits" -le "$STRATA_L1_LIMIT" ] || bits=$STRATA_L1_LIMIT
+  (sleep 100000 | strata run --kernel /strata/guests/console-echo.img --console virtio --mem 64M --ipa-bits "$bits" \
+     > /tmp/live.out 2>&1) &
+  i=0
+  while ! grep -q 'console-echo: ready' /tmp/live.out 2> /dev/null; do
+    [ "$i" -lt 600 ] || { fail "console-echo did not start: $(tail -n 2 /tmp/live.out | tr '\n' ' ')"; return; }
+    sleep 0.2; i=$((i + 1))
+  done
+  echo "L2-LIVE-BITS $bits"
+  pass "console-echo running as a $bits-bit L2 while L1 powers off"
+}
