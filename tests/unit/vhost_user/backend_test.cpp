@@ -125,6 +125,22 @@ TEST_F(BackendTest, AMemoryRegionOffsetPastItsFileDropsTheConnection) {
     EXPECT_THROW(fe.get_vring_base(0), Error);
 }
 
+// Found by the vhost_user_backend fuzz target: a region at a guest address
+// (or file offset) that is not page-aligned put an aligned ring at a
+// misaligned host address, and the ring's atomic 16-bit loads were undefined
+// behaviour (UBSan).
+TEST_F(BackendTest, AMemoryRegionNotPageAlignedDropsTheConnection) {
+    for (const MemRegion region : {MemRegion{guest_base + 3, region_size / 2, user_base, 0, memory_.get()},
+                                   MemRegion{guest_base, region_size / 2, user_base, 3, memory_.get()}}) {
+        auto fe = Frontend::connect(path_, 1s);
+        fe.set_owner();
+        fe.set_features(fe.get_features() & ~f_protocol_features);
+        fe.set_mem_table({&region, 1});
+        EXPECT_THROW(fe.get_vring_base(0), Error) << "guest address " << region.guest_addr << ", offset "
+                                                  << region.mmap_offset;
+    }
+}
+
 // A frontend that shrank its memory after SET_MEM_TABLE would make the
 // backend's next ring access a SIGBUS: the backend seals the memfd first, so
 // the frontend cannot shrink it any more.
