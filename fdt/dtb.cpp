@@ -10,6 +10,7 @@
 
 #include "fdt/dtb.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <initializer_list>
 #include <libfdt.h>
@@ -34,28 +35,31 @@ std::string unit(std::string_view name, std::uint64_t address) {
     return std::string(name) + buf;
 }
 
+// The tree is written into a small buffer that doubles when libfdt needs
+// more room, up to `limit` (the room the planner reserved for it): a fresh
+// buffer is zeroed, and every page of it costs a page fault at start-up.
 class Writer {
 public:
-    explicit Writer(std::size_t size) : buf_(size) {
-        check(fdt_create(buf_.data(), static_cast<int>(size)));
-        check(fdt_finish_reservemap(buf_.data()));
+    explicit Writer(std::size_t limit) : buf_(std::min<std::size_t>(limit, 16 << 10)), limit_(limit) {
+        check(fdt_create(buf_.data(), static_cast<int>(buf_.size())));
+        apply([](void *fdt) { return fdt_finish_reservemap(fdt); });
     }
 
     template <typename Fn>
     void node(const std::string &name, Fn &&body) {
-        check(fdt_begin_node(buf_.data(), name.c_str()));
+        apply([&](void *fdt) { return fdt_begin_node(fdt, name.c_str()); }, name.c_str());
         body();
-        check(fdt_end_node(buf_.data()));
+        apply([](void *fdt) { return fdt_end_node(fdt); });
     }
 
     void strings(const char *name, std::initializer_list<std::string_view> list) {
         std::string all;
         for (auto s : list)
             (all += s) += '\0';
-        check(fdt_property(buf_.data(), name, all.data(), static_cast<int>(all.size())), name);
+        bytes(name, all.data(), all.size());
     }
     void str(const char *name, std::string_view s) { strings(name, {s}); }
-    void empty(const char *name) { check(fdt_property(buf_.data(), name, nullptr, 0), name); }
+    void empty(const char *name) { bytes(name, nullptr, 0); }
     void cells(const char *name, std::initializer_list<std::uint32_t> values) {
         std::vector<fdt32_t> be;
         for (auto v : values)
@@ -71,7 +75,7 @@ public:
     void u32(const char *name, std::uint32_t v) { cells(name, {v}); }
     void u64(const char *name, std::uint64_t v) { cells(name, {hi(v), lo(v)}); }
     void bytes(const char *name, const void *data, std::size_t len) {
-        check(fdt_property(buf_.data(), name, data, static_cast<int>(len)), name);
+        apply([&](void *fdt) { return fdt_property(fdt, name, data, static_cast<int>(len)); }, name);
     }
     // reg with #address-cells = #size-cells = 2
     void reg(std::initializer_list<Region> regions) {
@@ -82,7 +86,7 @@ public:
     }
 
     std::vector<std::uint8_t> finish() {
-        check(fdt_finish(buf_.data()));
+        apply([](void *fdt) { return fdt_finish(fdt); });
         buf_.resize(fdt_totalsize(buf_.data()));
         return std::move(buf_);
     }
@@ -91,15 +95,28 @@ private:
     static std::uint32_t hi(std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); }
     static std::uint32_t lo(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
 
+    // Runs one libfdt write, growing the buffer while it runs out of room.
+    template <typename Op>
+    void apply(Op &&op, const char *what = "") {
+        int err;
+        while ((err = op(buf_.data())) == -FDT_ERR_NOSPACE && buf_.size() < limit_) {
+            std::vector<std::uint8_t> bigger(std::min(limit_, 2 * buf_.size()));
+            check(fdt_resize(buf_.data(), bigger.data(), static_cast<int>(bigger.size())));
+            buf_ = std::move(bigger);
+        }
+        check(err, what);
+    }
+
     void check(int err, const char *what = "") const {
         if (err == -FDT_ERR_NOSPACE)
-            throw PlanError("the device tree needs more than the " + std::to_string(buf_.size()) +
+            throw PlanError("the device tree needs more than the " + std::to_string(limit_) +
                             " bytes reserved for it: use fewer devices or a shorter command line");
         if (err < 0)
             throw std::logic_error(std::string("libfdt: ") + fdt_strerror(err) + " at " + what);
     }
 
     std::vector<std::uint8_t> buf_;
+    std::size_t limit_;
 };
 
 // Node names are the generic names of the Devicetree Specification (2.2.2),

@@ -15,6 +15,7 @@
 #include "tools/device_specs.hpp"
 #include "tools/options.hpp"
 #include "tools/sandboxing.hpp"
+#include "tools/teardown.hpp"
 #include "tools/terminal.hpp"
 #include "tools/user_error.hpp"
 #include "vmm/arch/arch.hpp"
@@ -303,6 +304,7 @@ int run_command(int argc, const char *const *argv, const virtio::Registry &regis
     const auto spec = machine_spec(vm_opts, virtio_requests(requested));
     const auto console_spec = parse_console(vm_opts["console"].as<std::string>());
     check_run_flags(vm_opts, spec);
+    DeferredTeardown teardown(sandbox_enabled(vm_opts)); // first: it forks, and nothing may be open yet
     const auto sandbox_filters = start_run_sandbox(vm_opts, requested);
     auto kernel = read_kernel(vm_opts, spec);
 
@@ -317,6 +319,7 @@ int run_command(int argc, const char *const *argv, const virtio::Registry &regis
     const auto dtb = fdt::build(layout, boot_config(vm_opts));
 
     Vm vm(kvm, layout);
+    teardown.hold(vm.fd().fd());
     auto stop = [&vm](int status) { vm.control().request_stop(status); };
     const std::uint64_t entry = load_guest(vm, kernel, layout, vm_opts);
     PlatformDevices platform(vm, layout, console, stop);

@@ -145,6 +145,9 @@ void backend(Rules &r) {
     allow(r, {"rseq", "set_robust_list"});
 }
 
+// The teardown holder: fds arrive on its socket and are held until it closes.
+void teardown(Rules &r) { allow(r, {"recvmsg", "close", "write", "rt_sigreturn", "exit", "exit_group"}); }
+
 // Start-up: everything the others may do, and opening what the VM needs.
 void startup(Rules &r) {
     io(r, Needs{.unix_client = true});
@@ -171,6 +174,7 @@ Rules rules_of(Role role, const Needs &needs) {
     case Role::io: io(r, needs); break;
     case Role::vcpu: vcpu(r, needs); break;
     case Role::backend: backend(r); break;
+    case Role::teardown: teardown(r); break;
     }
     return r;
 }
@@ -307,6 +311,7 @@ std::string_view name(Role role) {
     case Role::io: return "io";
     case Role::vcpu: return "vCPU";
     case Role::backend: return "backend";
+    case Role::teardown: return "teardown";
     }
     return "?";
 }

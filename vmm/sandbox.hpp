@@ -14,6 +14,8 @@
 //             register handlers do (eventfd writes, posting to the io_context).
 //   backend   `strata device` once its listening socket exists: the io class
 //             without KVM, plus accepting frontends and their memfds.
+//   teardown  the process that holds a VM's fd until `strata run` has exited
+//             (tools/teardown.hpp): receiving fds, closing them, exiting.
 //
 // Filters stack: a thread runs every filter it inherited and its own, so each
 // list is a subset of the one it is stacked on (start-up > io > vcpu,
@@ -38,8 +40,8 @@ struct termios;
 
 namespace strata::sandbox {
 
-enum class Role : std::uint8_t { startup, io, vcpu, backend };
-std::string_view name(Role role); // "start-up", "io", "vCPU", "backend"
+enum class Role : std::uint8_t { startup, io, vcpu, backend, teardown };
+std::string_view name(Role role); // "start-up", "io", "vCPU", "backend", "teardown"
 
 // The exit status after a forbidden system call: 128 + SIGSYS, as after a
 // death by that signal (which SECCOMP_RET_KILL_PROCESS would cause).

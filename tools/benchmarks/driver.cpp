@@ -3,7 +3,7 @@
 // to wait4, steady_clock), the median peak RSS in KiB (wait4's ru_maxrss) and
 // the median guest RAM touched in KiB (0 without --guest-ram).
 //
-// Usage: bench-driver [--guest-ram] REPS -- COMMAND [ARGS...]
+// Usage: bench-driver [--guest-ram] [--status N] REPS -- COMMAND [ARGS...]
 //
 // --guest-ram: strata backs guest RAM with memfds. While the child runs, the
 // driver polls /proc/PID/fd and opens every memfd it finds there, which keeps
@@ -12,7 +12,10 @@
 // on its first fault (read or write) through strata's mapping, by the loader
 // or by the guest through KVM, and is then counted in strata's RSS until exit.
 // The polling competes for CPU, so use it for memory figures, not timings.
-// The child's stdout goes to /dev/null; a nonzero exit status fails the run.
+// The child's stdout goes to /dev/null; an exit status other than N (default
+// 0) fails the run.
+#include "args.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -73,7 +76,7 @@ void hold_memfds(pid_t pid, std::vector<int> &held, std::vector<ino_t> &inodes) 
     ::closedir(d);
 }
 
-Sample run_once(char **argv, bool guest_ram) {
+Sample run_once(char **argv, bool guest_ram, int want_status) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
@@ -98,8 +101,8 @@ Sample run_once(char **argv, bool guest_ram) {
     }
     std::chrono::duration<double, std::milli> d = std::chrono::steady_clock::now() - t0;
     posix_spawn_file_actions_destroy(&actions);
-    if (done != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        std::fprintf(stderr, "bench-driver: %s failed (status 0x%x)\n", argv[0], status);
+    if (done != pid || !WIFEXITED(status) || WEXITSTATUS(status) != want_status) {
+        std::fprintf(stderr, "bench-driver: %s failed (status 0x%x, not exit %d)\n", argv[0], status, want_status);
         std::exit(1);
     }
     s.ms = d.count();
@@ -121,19 +124,26 @@ Sample run_once(char **argv, bool guest_ram) {
 
 int main(int argc, char **argv) {
     int i = 1;
-    bool guest_ram = i < argc && std::strcmp(argv[i], "--guest-ram") == 0;
-    if (guest_ram)
-        i++;
+    bool guest_ram = false;
+    int want_status = 0;
+    for (;; i++) {
+        if (i < argc && std::strcmp(argv[i], "--guest-ram") == 0)
+            guest_ram = true;
+        else if (i + 1 < argc && std::strcmp(argv[i], "--status") == 0)
+            want_status = static_cast<int>(bench::number("bench-driver", argv[++i], "--status"));
+        else
+            break;
+    }
     int reps = i < argc ? std::atoi(argv[i]) : 0;
     if (reps <= 0 || i + 2 >= argc || std::strcmp(argv[i + 1], "--") != 0) {
-        std::fprintf(stderr, "usage: bench-driver [--guest-ram] REPS -- COMMAND [ARGS...]\n");
+        std::fprintf(stderr, "usage: bench-driver [--guest-ram] [--status N] REPS -- COMMAND [ARGS...]\n");
         return 2;
     }
     char **command = argv + i + 2;
 
     std::vector<double> ms, rss, guest;
     for (int r = 0; r < reps; r++) {
-        Sample s = run_once(command, guest_ram);
+        Sample s = run_once(command, guest_ram, want_status);
         ms.push_back(s.ms);
         rss.push_back(static_cast<double>(s.maxrss_kib));
         guest.push_back(static_cast<double>(s.guest_kib));

@@ -1,8 +1,8 @@
 // tools/benchmarks/realmode_vm.hpp: the least KVM setup there is, for
-// bench-minimal: one VM, one memslot of anonymous memory at guest address 0
-// holding `code` at `entry`, and one vCPU in 16-bit real mode (CS base 0)
-// about to run it. Real mode needs no page tables, GDT or CPUID. Errors exit
-// with 3.
+// bench-minimal: one VM, one memslot of memfd memory at guest address 0 (as
+// strata backs guest RAM) holding `code` at `entry`, and vCPU 0 in 16-bit
+// real mode (CS base 0) about to run it; further vCPUs are created, not run.
+// Real mode needs no page tables, GDT or CPUID. Errors exit with 3.
 #pragma once
 
 #include <linux/kvm.h>
@@ -36,7 +36,8 @@ struct RealModeVm {
     kvm_run *run = nullptr;
 
     // `irqchip`: also create KVM's in-kernel PIC/IOAPIC/LAPIC, as strata does.
-    RealModeVm(std::size_t ram_size, std::span<const std::uint8_t> code, std::uint16_t entry, bool irqchip = false) {
+    RealModeVm(std::size_t ram_size, std::span<const std::uint8_t> code, std::uint16_t entry, bool irqchip = false,
+               unsigned cpus = 1) {
         int kvm = check(::open("/dev/kvm", O_RDWR | O_CLOEXEC), "/dev/kvm");
         int vm = check(::ioctl(kvm, KVM_CREATE_VM, 0), "KVM_CREATE_VM");
         // Intel without unrestricted guest runs real mode through a TSS; harmless elsewhere.
@@ -44,8 +45,9 @@ struct RealModeVm {
         if (irqchip)
             check(::ioctl(vm, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
 
-        void *ram =
-            ::mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        const int memfd = check(::memfd_create("ram", MFD_CLOEXEC), "memfd_create");
+        check(::ftruncate(memfd, static_cast<off_t>(ram_size)), "ftruncate guest RAM");
+        void *ram = ::mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0);
         if (ram == MAP_FAILED)
             die("mmap guest RAM");
         std::memcpy(static_cast<std::uint8_t *>(ram) + entry, code.data(), code.size());
@@ -55,12 +57,17 @@ struct RealModeVm {
         slot.userspace_addr = reinterpret_cast<std::uintptr_t>(ram);
         check(::ioctl(vm, KVM_SET_USER_MEMORY_REGION, &slot), "KVM_SET_USER_MEMORY_REGION");
 
-        vcpu = check(::ioctl(vm, KVM_CREATE_VCPU, 0), "KVM_CREATE_VCPU");
-        int run_size = check(::ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), "KVM_GET_VCPU_MMAP_SIZE");
-        void *r = ::mmap(nullptr, static_cast<std::size_t>(run_size), PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-        if (r == MAP_FAILED)
-            die("mmap kvm_run");
-        run = static_cast<kvm_run *>(r);
+        const int run_size = check(::ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), "KVM_GET_VCPU_MMAP_SIZE");
+        for (unsigned i = 0; i < cpus; i++) {
+            const int fd = check(::ioctl(vm, KVM_CREATE_VCPU, i), "KVM_CREATE_VCPU");
+            void *r = ::mmap(nullptr, static_cast<std::size_t>(run_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (r == MAP_FAILED)
+                die("mmap kvm_run");
+            if (i == 0) {
+                vcpu = fd;
+                run = static_cast<kvm_run *>(r);
+            }
+        }
 
         kvm_sregs sregs{};
         check(::ioctl(vcpu, KVM_GET_SREGS, &sregs), "KVM_GET_SREGS");

@@ -112,6 +112,21 @@ TEST(Dtb, AMapLargerThanTheDtbRegionIsAPlanError) {
     EXPECT_THROW(build(l, boot_config()), PlanError);
 }
 
+// The writer starts small and grows: a tree many times its first buffer
+// (a 100 KiB command line) comes out whole, and one past the region the
+// planner reserved is still refused.
+TEST(Dtb, ATreeLargerThanTheFirstBufferGrowsUpToItsRegion) {
+    const Layout l = plan(machine(Arch::x86_64, 128 * MiB), host(48));
+    BootConfig boot = boot_config();
+    boot.bootargs = std::string(100 << 10, 'x');
+    const auto dtb = build(l, boot);
+    EXPECT_EQ(fdt_check_full(dtb.data(), dtb.size()), 0);
+    EXPECT_EQ(string_prop(dtb, "/chosen", "bootargs"), boot.bootargs);
+
+    boot.bootargs = std::string(l.dtb.size, 'x');
+    EXPECT_THROW(build(l, boot), PlanError);
+}
+
 // ---- x86_64
 
 TEST(DtbX86, OneMemoryNodePerBank) {
