@@ -8,13 +8,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <filesystem>
 #include <thread>
-
-extern char **environ;
 
 namespace kvmtest {
 
@@ -24,20 +21,19 @@ public:
     BackendProcess(const std::string &name, std::vector<std::string> args, std::vector<std::string> leftovers = {})
         : socket_(temp_path(name + ".sock")), log_(temp_path(name + ".log")), leftovers_(std::move(leftovers)) {
         std::filesystem::remove(socket_);
-        std::vector<char *> argv;
-        for (auto &a : args) {
+        for (auto &a : args)
             if (auto at = a.find("{socket}"); at != std::string::npos)
                 a.replace(at, 8, socket_);
-            argv.push_back(a.data());
+        if (const int log = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); log >= 0) {
+            try {
+                pid_ = strata::test::start_tied(args, {-1, log, log});
+            } catch (const std::exception &e) {
+                start_error_ = std::string(e.what()) + "\n";
+            }
+            ::close(log);
+        } else {
+            start_error_ = "cannot create " + log_ + "\n";
         }
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t io;
-        ::posix_spawn_file_actions_init(&io);
-        ::posix_spawn_file_actions_addopen(&io, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::posix_spawn_file_actions_adddup2(&io, 1, 2);
-        if (::posix_spawn(&pid_, argv[0], &io, nullptr, argv.data(), environ) != 0)
-            pid_ = -1;
-        ::posix_spawn_file_actions_destroy(&io);
         for (int i = 0; i < 500 && pid_ > 0 && !std::filesystem::exists(socket_); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -55,7 +51,7 @@ public:
     bool ready() const { return pid_ > 0 && std::filesystem::exists(socket_); }
     const std::string &socket() const { return socket_; }
     pid_t pid() const { return pid_; }
-    std::string log() const { return "the backend said:\n" + strata::test::slurp(log_); }
+    std::string log() const { return start_error_ + "the backend said:\n" + strata::test::slurp(log_); }
     void kill() {
         if (pid_ <= 0)
             return;
@@ -65,7 +61,7 @@ public:
     }
 
 private:
-    std::string socket_, log_;
+    std::string socket_, log_, start_error_;
     std::vector<std::string> leftovers_;
     pid_t pid_ = -1;
 };

@@ -1,14 +1,17 @@
-// Child-process plumbing for the KVM tests.
+// Child-process plumbing for the KVM tests. Children are started with
+// fork and exec instead of posix_spawn, which cannot set PR_SET_PDEATHSIG
+// in the child (start_tied).
 #include "tests/support/process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 extern char **environ;
@@ -28,31 +31,67 @@ bool drain(int fd, std::string &into) {
 }
 } // namespace
 
-Child spawn(const std::vector<std::string> &argv, bool stdin_pipe) {
-    int out[2], err[2], in[2] = {-1, -1};
-    if (::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC) || (stdin_pipe && ::pipe2(in, O_CLOEXEC)))
-        throw std::runtime_error("pipe2 failed");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    if (stdin_pipe)
-        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    else
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+int start_tied(const std::vector<std::string> &argv, const std::array<int, 3> &stdio) {
     std::vector<char *> args;
     for (const auto &a : argv)
         args.push_back(const_cast<char *>(a.c_str()));
     args.push_back(nullptr);
+    // exec's errno comes back through this pipe; exec closes it unwritten.
+    int exec_error[2];
+    if (::pipe2(exec_error, O_CLOEXEC) != 0)
+        throw std::runtime_error("pipe2 failed");
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        // Async-signal-safe calls only: the test may have other threads.
+        // A parent that died before prctl left the child to init, which
+        // getppid shows.
+        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent)
+            ::_exit(127);
+        for (std::size_t fd = 0; fd < stdio.size(); ++fd)
+            if (stdio[fd] >= 0 && ::dup2(stdio[fd], static_cast<int>(fd)) < 0)
+                ::_exit(127);
+        ::execve(args[0], args.data(), environ);
+        const int err = errno;
+        [[maybe_unused]] const auto n = ::write(exec_error[1], &err, sizeof err);
+        ::_exit(127);
+    }
+    ::close(exec_error[1]);
+    if (pid < 0) {
+        ::close(exec_error[0]);
+        throw std::runtime_error("cannot fork to start " + argv[0]);
+    }
+    int err = 0;
+    ssize_t n;
+    while ((n = ::read(exec_error[0], &err, sizeof err)) < 0 && errno == EINTR) {
+    }
+    ::close(exec_error[0]);
+    if (n > 0) {
+        ::waitpid(pid, nullptr, 0);
+        throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(err));
+    }
+    return pid;
+}
+
+Child spawn(const std::vector<std::string> &argv, bool stdin_pipe) {
+    int out[2], err[2], in[2] = {-1, -1};
+    if (::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC) || (stdin_pipe && ::pipe2(in, O_CLOEXEC)))
+        throw std::runtime_error("pipe2 failed");
+    const int null = stdin_pipe ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (!stdin_pipe && null < 0)
+        throw std::runtime_error("cannot open /dev/null");
     Child c;
-    int rc = posix_spawn(&c.pid, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(out[1]);
-    ::close(err[1]);
-    if (stdin_pipe)
-        ::close(in[0]);
-    if (rc != 0)
-        throw std::runtime_error("cannot start " + argv[0]);
+    try {
+        c.pid = start_tied(argv, {stdin_pipe ? in[0] : null, out[1], err[1]});
+    } catch (...) {
+        for (int fd : {null, out[0], out[1], err[0], err[1], in[0], in[1]})
+            if (fd >= 0)
+                ::close(fd);
+        throw;
+    }
+    for (int fd : {null, out[1], err[1], in[0]})
+        if (fd >= 0)
+            ::close(fd);
     c.out_fd = out[0];
     c.err_fd = err[0];
     c.in_fd = in[1];

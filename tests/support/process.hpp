@@ -2,6 +2,7 @@
 // see: stdout, stderr, the exit status and how long it took.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -22,7 +23,15 @@ struct Child {
     int in_fd = -1; // the write end of stdin when spawned with stdin_pipe
 };
 
-// Starts `argv` with stdin from /dev/null, or from a pipe the test writes.
+// Starts `argv` (argv[0] a path) with its fds 0, 1 and 2 made from `stdio`
+// (each above 2, or -1 to keep this process's) and returns its pid; throws
+// when it cannot be started. The child is SIGKILLed when the thread that
+// started it ends, so a test that is killed (by hand, the OOM killer, a
+// timeout that reaches only the test) takes its strata processes with it:
+// start children from the thread that runs the tests.
+int start_tied(const std::vector<std::string> &argv, const std::array<int, 3> &stdio);
+// Starts `argv`, tied as by start_tied, with stdin from /dev/null or from a
+// pipe the test writes.
 Child spawn(const std::vector<std::string> &argv, bool stdin_pipe = false);
 // Reads stdout until `needle` appears or the timeout passes; returns what was read.
 std::string read_until(Child &child, const std::string &needle, std::chrono::milliseconds timeout);
