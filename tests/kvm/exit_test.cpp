@@ -1,15 +1,24 @@
 // How a guest leaves strata and what strata says about accesses no device
 // claims, through the strata binary: the debug-exit port written 2 and 4 bytes
 // wide exits as QEMU's isa-debug-exit does, and an unclaimed port or MMIO page
-// gets exactly one warning while the guest goes on and reads all ones.
+// gets exactly one warning while the guest goes on and reads all ones. And
+// what comes after: the VM's teardown in a holder process.
 #include "tests/kvm/kvm_env.hpp"
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+using namespace std::chrono_literals;
 using namespace kvmtest;
 
 namespace {
@@ -92,3 +101,72 @@ TEST(Unclaimed, APortAndAnMmioPageGetOneWarningEach) {
 }
 
 } // namespace
+
+// After the guest: strata hands its VM to a holder process (tools/
+// teardown.hpp) so that KVM's teardown comes after strata's exit status.
+// While the VM runs, strata's one child is that holder: named
+// strata-teardown, holding the VM and its socket and nothing else of
+// strata's (stdin/out/err are /dev/null, so no pipe of strata's stays open),
+// under its own seccomp filter; it is gone soon after strata exits.
+namespace {
+
+std::map<int, std::string> fd_targets(int pid) {
+    std::map<int, std::string> out;
+    for (const auto &e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+        out[std::stoi(e.path().filename().string())] = std::filesystem::read_symlink(e.path()).string();
+    return out;
+}
+
+std::string status_field(int pid, const std::string &field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(field + ":", 0) == 0)
+            return line.substr(line.find_first_not_of(" \t", field.size() + 1));
+    return "";
+}
+
+void expect_holder_of_running_vm(const std::vector<std::string> &options, const std::string &seccomp) {
+    std::vector<std::string> argv{strata_bin, "run", "--kernel", guest("spin")};
+    argv.insert(argv.end(), options.begin(), options.end());
+    auto child = strata::test::spawn(argv);
+    const auto seen = strata::test::read_until(child, "spinning\n", 5s);
+    ASSERT_EQ(seen, "spinning\n");
+    std::ifstream children_file("/proc/" + std::to_string(child.pid) + "/task/" + std::to_string(child.pid) +
+                                "/children");
+    std::vector<int> children;
+    for (int pid; children_file >> pid;)
+        children.push_back(pid);
+    ASSERT_EQ(children.size(), 1u) << "strata's children";
+    const int holder = children[0];
+    EXPECT_EQ(status_field(holder, "Name"), "strata-teardown");
+    EXPECT_EQ(status_field(holder, "Seccomp"), seccomp);
+    auto fds = fd_targets(holder);
+    EXPECT_EQ(fds[0], "/dev/null");
+    EXPECT_EQ(fds[1], "/dev/null");
+    EXPECT_EQ(fds[2], "/dev/null");
+    fds.erase(0), fds.erase(1), fds.erase(2);
+    std::vector<std::string> rest;
+    for (const auto &[fd, target] : fds)
+        rest.push_back(target.rfind("socket:", 0) == 0 ? "socket" : target);
+    std::sort(rest.begin(), rest.end());
+    EXPECT_EQ(rest, (std::vector<std::string>{"anon_inode:kvm-vm", "socket"}));
+
+    ::kill(child.pid, SIGTERM);
+    const auto o = strata::test::finish(child, 5s, seen);
+    EXPECT_EQ(o.status, 128 + SIGTERM) << o.err;
+    bool gone = false;
+    for (int i = 0; i < 500 && !gone; ++i) {
+        gone = status_field(holder, "Name") != "strata-teardown"; // exited (and reaped, or a zombie)
+        gone = gone || status_field(holder, "State").rfind("Z", 0) == 0;
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_TRUE(gone) << "the holder outlived strata by 5 s";
+}
+
+} // namespace
+
+TEST(Teardown, AHolderProcessTakesTheVmAndNothingElseAndEndsAfterStrata) {
+    expect_holder_of_running_vm({}, "2"); // 2: a seccomp filter
+}
+
+TEST(Teardown, WithTheSandboxOffTheHolderIsUnfiltered) { expect_holder_of_running_vm({"--sandbox", "off"}, "0"); }

@@ -14,7 +14,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <thread>
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -57,18 +59,25 @@ Threads threads_of(int pid) {
     return t;
 }
 
-// The threads of `strata run --kernel spin OPTIONS` while the guest spins;
-// then SIGTERM, which must end strata with 128 + SIGTERM. None where the
-// guest never said it was spinning.
-Threads threads_of_spinning_vm(const std::vector<std::string> &options) {
+// The threads of `strata run --kernel spin OPTIONS` while the guest spins,
+// read again (for up to 5 s) until `settled` holds: vCPU 0 says it spins
+// while another vCPU thread may not have run yet. Then SIGTERM, which must
+// end strata with 128 + SIGTERM. None where the guest never said it was
+// spinning.
+Threads threads_of_spinning_vm(const std::vector<std::string> &options,
+                               const std::function<bool(const Threads &)> &settled = {}) {
     std::vector<std::string> argv{strata_bin, "run", "--kernel", guest("spin")};
     argv.insert(argv.end(), options.begin(), options.end());
     auto child = strata::test::spawn(argv);
     const auto seen = strata::test::read_until(child, "spinning\n", 5s);
     Threads t;
-    if (seen == "spinning\n")
+    if (seen == "spinning\n") {
         t = threads_of(child.pid);
-    else
+        for (int i = 0; i < 500 && settled && !settled(t); ++i) {
+            std::this_thread::sleep_for(10ms);
+            t = threads_of(child.pid);
+        }
+    } else
         ADD_FAILURE() << "the guest did not say it was spinning; it said: " << seen;
     ::kill(child.pid, SIGTERM);
     const auto o = strata::test::finish(child, 5s, seen);
@@ -99,7 +108,9 @@ void expect_stopped_by_sandbox(const strata::test::Outcome &o, const std::string
 } // namespace
 
 TEST(Sandbox, EveryThreadOfARunningVmIsFiltered) {
-    const auto t = threads_of_spinning_vm({"--cpus", "2"});
+    const auto t = threads_of_spinning_vm({"--cpus", "2"}, [](const Threads &t) {
+        return t.count_by_filters.count("3") && t.count_by_filters.at("3") == 2;
+    });
     ASSERT_FALSE(t.by_tid.empty());
     for (const auto &[tid, s] : t.by_tid) {
         EXPECT_EQ(s.at("Seccomp"), "2") << "thread " << tid;

@@ -59,7 +59,7 @@ struct Outcome {
 // Installs `stack` in a child (start-up, io and backend on every thread, the
 // vCPU filter on the calling thread), then runs `body` and exits 0.
 Outcome in_child(const Stack &stack, const std::function<void()> &body, bool unix_client = false) {
-    for (Role r : {Role::startup, Role::io, Role::vcpu, Role::backend})
+    for (Role r : {Role::startup, Role::io, Role::vcpu, Role::backend, Role::teardown})
         filter(r, unix_client); // compiled before the fork, as strata compiles them before installing any
     int err[2];
     if (::pipe2(err, O_CLOEXEC) != 0)
@@ -146,7 +146,7 @@ TEST(SandboxLists, EachListIsInsideTheOneItIsStackedOn) {
 }
 
 TEST(SandboxLists, NoClassMayExecForkOrTrace) {
-    for (Role role : {Role::startup, Role::io, Role::vcpu, Role::backend})
+    for (Role role : {Role::startup, Role::io, Role::vcpu, Role::backend, Role::teardown})
         for (auto n : {"execve", "execveat", "fork", "vfork", "ptrace", "process_vm_writev", "mount", "bpf",
                        "kexec_load", "init_module", "setns", "unshare"})
             EXPECT_FALSE(contains(allowed_names(role, Needs{.unix_client = true}), n)) << name(role) << ": " << n;
@@ -161,8 +161,36 @@ TEST(SandboxLists, OnlyAVhostUserFrontendMakesSocketsOnceTheGuestRuns) {
 }
 
 TEST(SandboxLists, EveryRoleCompiles) {
-    for (Role role : {Role::startup, Role::io, Role::vcpu, Role::backend})
+    for (Role role : {Role::startup, Role::io, Role::vcpu, Role::backend, Role::teardown})
         EXPECT_GT(filter(role).instructions(), 10u) << name(role);
+}
+
+// The teardown holder receives fds, closes them and exits: nothing else.
+TEST(SandboxLists, TheTeardownHolderMayOnlyReceiveCloseAndExit) {
+    auto names = allowed_names(Role::teardown);
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names,
+              (std::vector<std::string_view>{"close", "exit", "exit_group", "recvmsg", "rt_sigreturn", "write"}));
+}
+
+TEST(SandboxTeardown, OpeningAFileIsTrappedReceivingIsNot) {
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+    auto allowed = in_child(Stack{Role::teardown}, [&] {
+        char byte = 1;
+        require(::write(pair[0], &byte, 1) == 1);
+        iovec iov{&byte, 1};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        require(::recvmsg(pair[1], &msg, 0) == 1);
+        require(::close(pair[1]) == 0);
+    });
+    EXPECT_EQ(allowed.status, 0) << allowed.err;
+    auto o = in_child(Stack{Role::teardown}, [] { ::open("/dev/null", O_RDONLY); });
+    expect_denied(o, "the teardown thread", "openat", SYS_openat);
+    ::close(pair[0]);
+    ::close(pair[1]);
 }
 
 // --- start-up -------------------------------------------------------------
