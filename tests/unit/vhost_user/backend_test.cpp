@@ -136,8 +136,8 @@ TEST_F(BackendTest, AMemoryRegionNotPageAlignedDropsTheConnection) {
         fe.set_owner();
         fe.set_features(fe.get_features() & ~f_protocol_features);
         fe.set_mem_table({&region, 1});
-        EXPECT_THROW(fe.get_vring_base(0), Error) << "guest address " << region.guest_addr << ", offset "
-                                                  << region.mmap_offset;
+        EXPECT_THROW(fe.get_vring_base(0), Error)
+            << "guest address " << region.guest_addr << ", offset " << region.mmap_offset;
     }
 }
 
