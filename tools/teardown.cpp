@@ -1,6 +1,7 @@
 // The holder process of DeferredTeardown (see teardown.hpp).
 #include "tools/teardown.hpp"
 
+#include "vmm/fd_passing.hpp"
 #include "vmm/sandbox.hpp"
 
 #include <spdlog/spdlog.h>
@@ -76,20 +77,8 @@ DeferredTeardown::DeferredTeardown(bool sandboxed) {
 void DeferredTeardown::hold(int vm_fd) {
     if (!socket_)
         return;
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &vm_fd, sizeof vm_fd);
-    if (::sendmsg(socket_.get(), &msg, MSG_NOSIGNAL) != 1)
+    const std::uint8_t byte = 0;
+    if (send_with_fds(socket_.get(), {&byte, 1}, {&vm_fd, 1}) != 1)
         spdlog::debug("teardown: the holder did not take the VM ({}); strata frees it itself", std::strerror(errno));
 }
 

@@ -2,6 +2,8 @@
 // SCM_RIGHTS, any fds that come back closed on arrival.
 #include "devices/vhost_user/frontend.hpp"
 
+#include "vmm/fd_passing.hpp"
+
 #include <fmt/format.h>
 
 #include <poll.h>
@@ -39,23 +41,10 @@ public:
             fail(fmt::format("{} fds to send, a message carries at most {}", message.fds.size(), max_fds));
         std::size_t sent = 0;
         while (sent < message.bytes.size()) {
-            iovec iov{const_cast<std::uint8_t *>(message.bytes.data()) + sent, message.bytes.size() - sent};
-            msghdr msg{};
-            msg.msg_iov = &iov;
-            msg.msg_iovlen = 1;
-            alignas(cmsghdr) std::array<char, control_size> control{};
             // The fds ride with the first byte; a partial send has delivered them.
-            if (sent == 0 && !message.fds.empty()) {
-                const std::size_t fd_bytes = sizeof(int) * message.fds.size();
-                msg.msg_control = control.data();
-                msg.msg_controllen = CMSG_SPACE(fd_bytes);
-                cmsghdr *c = CMSG_FIRSTHDR(&msg);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(fd_bytes);
-                std::memcpy(CMSG_DATA(c), message.fds.data(), fd_bytes);
-            }
-            const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+            const ssize_t n = send_with_fds(fd_, std::span(message.bytes).subspan(sent),
+                                            sent == 0 ? std::span<const int>(message.fds) : std::span<const int>(),
+                                            MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0) {
                 sent += static_cast<std::size_t>(n);
             } else if (n == 0) {

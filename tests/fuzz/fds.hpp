@@ -4,6 +4,7 @@
 #pragma once
 
 #include "vmm/fd.hpp"
+#include "vmm/fd_passing.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,21 +24,7 @@ namespace strata::fuzz {
 // Sends `bytes` (at least one) on a stream socket with `fds` attached.
 // Returns whether the socket took all of them.
 inline bool send_with_fds(int socket, std::span<const std::uint8_t> bytes, std::span<const int> fds) {
-    iovec iov{const_cast<std::uint8_t *>(bytes.data()), bytes.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 16)> control{};
-    if (!fds.empty() && fds.size() <= 16) {
-        msg.msg_control = control.data();
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-        cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
-    return ::sendmsg(socket, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(bytes.size());
+    return strata::send_with_fds(socket, bytes, fds, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(bytes.size());
 }
 
 class FdLeakCheck {

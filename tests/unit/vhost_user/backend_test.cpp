@@ -6,6 +6,7 @@
 #include "devices/vhost_user/frontend.hpp"
 #include "devices/virtio/rng.hpp"
 #include "vmm/fd.hpp"
+#include "vmm/fd_passing.hpp"
 
 #include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
@@ -192,20 +193,11 @@ TEST_F(BackendTest, FdsOfAnUnfinishedRequestAreClosedWithTheConnection) {
         const UniqueFd sock = raw_connect();
         UniqueFd kick(::eventfd(0, EFD_CLOEXEC));
         const std::uint32_t set_vring_kick[3] = {12, 1, 8}; // SET_VRING_KICK, version 1, a u64 to come
-        iovec iov{const_cast<std::uint32_t *>(set_vring_kick), sizeof set_vring_kick};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
         const int fd = kick.get();
-        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-        ASSERT_EQ(::sendmsg(sock.get(), &msg, 0), static_cast<ssize_t>(sizeof set_vring_kick));
+        ASSERT_EQ(send_with_fds(sock.get(),
+                                {reinterpret_cast<const std::uint8_t *>(set_vring_kick), sizeof set_vring_kick},
+                                {&fd, 1}),
+                  static_cast<ssize_t>(sizeof set_vring_kick));
         std::this_thread::sleep_for(50ms); // the backend takes the header and the fd, and waits for the payload
     }
     for (int i = 0; i < 200 && open_fds() != before; ++i)

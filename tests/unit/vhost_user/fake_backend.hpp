@@ -8,6 +8,7 @@
 #include "devices/vhost_user/frontend.hpp"
 #include "devices/vhost_user/protocol.hpp"
 #include "vmm/fd.hpp"
+#include "vmm/fd_passing.hpp"
 
 #include <gtest/gtest.h>
 
@@ -101,21 +102,7 @@ public:
     }
     // False once the frontend has closed its end.
     bool try_send(std::span<const std::uint8_t> bytes, int fd = -1) {
-        iovec iov{const_cast<std::uint8_t *>(bytes.data()), bytes.size()};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
-        if (fd >= 0) {
-            msg.msg_control = control.data();
-            msg.msg_controllen = control.size();
-            cmsghdr *c = CMSG_FIRSTHDR(&msg);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int));
-            std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-        }
-        return ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+        return send_with_fds(fd_.get(), bytes, {&fd, fd >= 0 ? 1u : 0u}) == static_cast<ssize_t>(bytes.size());
     }
     void reply(Request request, std::span<const std::uint8_t> payload, std::uint32_t flags = reply_flags) {
         auto bytes =
