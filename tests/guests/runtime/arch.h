@@ -16,6 +16,11 @@ unsigned long long arch_ticks_per_ms(void);
 /* Makes [base, base + size) accessible as device memory at base; 0 or -1. */
 int arch_map_mmio(unsigned long long base, unsigned long long size);
 
+/* Interrupts (see rt_irq_route in rt.h): -1 where not implemented. */
+int arch_irq_route(unsigned irq);
+void arch_irq_wait(void);
+unsigned long arch_irq_count(void);
+
 /* Linker-script symbols: the first byte of the loaded image. */
 extern char __image_start[];
 

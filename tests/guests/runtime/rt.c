@@ -161,6 +161,21 @@ int rt_map_mmio(unsigned long long base, unsigned long long size)
     return arch_map_mmio(base, size);
 }
 
+int rt_irq_route(unsigned irq)
+{
+    return arch_irq_route(irq);
+}
+
+void rt_irq_wait(void)
+{
+    arch_irq_wait();
+}
+
+unsigned long rt_irq_count(void)
+{
+    return arch_irq_count();
+}
+
 unsigned long rt_dtb_room(const void *dtb)
 {
     unsigned long at = (unsigned long)dtb, image = (unsigned long)__image_start;

@@ -49,6 +49,22 @@ void rt_delay_us(unsigned long long us);
 int rt_map_mmio(unsigned long long base, unsigned long long size);
 
 /*
+ * Interrupts, for guests that wait for a device instead of polling it
+ * (x86_64 only so far: elsewhere rt_irq_route returns -1). rt_irq_route
+ * sends the interrupt line `irq` (the first cell of a device node's
+ * `interrupts`: an IOAPIC input on x86_64) to vCPU 0 and returns 0.
+ * Interrupts stay masked except inside rt_irq_wait, which halts until one
+ * arrives (one that came since the last wait ends it at once) or a 10 ms
+ * tick passes, so a caller rechecks its condition and its deadline after
+ * each wait. The handler only acknowledges the interrupt controller; the
+ * device's own status is the caller's to read and acknowledge.
+ * rt_irq_count: the device interrupts taken so far (ticks not counted).
+ */
+int rt_irq_route(unsigned irq);
+void rt_irq_wait(void);
+unsigned long rt_irq_count(void);
+
+/*
  * /chosen/bootargs of a DTB passed at boot, or NULL if it is absent or the
  * DTB fails fdtr_check within rt_dtb_room().
  */

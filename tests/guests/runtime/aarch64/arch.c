@@ -272,3 +272,17 @@ _Noreturn void arch_exception(unsigned long slot)
     rt_puts("\n");
     arch_exit(RT_EXIT_EXCEPTION);
 }
+
+/* Interrupts through the GIC are not implemented for the test guests yet. */
+int arch_irq_route(unsigned irq)
+{
+    (void)irq;
+    return -1;
+}
+
+void arch_irq_wait(void) {}
+
+unsigned long arch_irq_count(void)
+{
+    return 0;
+}

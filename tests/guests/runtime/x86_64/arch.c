@@ -1,10 +1,13 @@
 /*
  * x86_64 console and power-off, on the legacy ports QEMU also decodes, so the
  * same guest ELF can run under strata and under QEMU for comparison; plus the
- * TSC rate and identity mappings for device windows.
+ * TSC rate, identity mappings for device windows, and interrupts through the
+ * local APIC and IOAPIC.
  */
 #include "arch.h"
 #include "rt.h"
+
+#include <stdint.h>
 
 #define COM1_THR 0x3f8
 #define COM1_LSR 0x3fd
@@ -141,4 +144,112 @@ int arch_map_mmio(unsigned long long base, unsigned long long size)
     if (changed)
         __asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
     return 0;
+}
+
+/*
+ * Interrupts: an IDT whose vectors IRQ_VECTOR (devices, through the IOAPIC)
+ * and TICK_VECTOR (the local APIC timer, every 10 ms) enter
+ * arch_irq_entry and arch_tick_entry (start.S), which call
+ * arch_irq_handler with the vector; the local APIC
+ * enabled at its default base; the IOAPIC input `irq` sent to APIC 0 as an
+ * edge-triggered, active-high interrupt; both 8259s masked, since KVM wires
+ * GSIs below 16 to them too (and vCPU 0's LINT0 to their output).
+ */
+#define LAPIC_BASE 0xfee00000ull
+#define LAPIC_TPR 0x80
+#define LAPIC_EOI 0xb0
+#define LAPIC_SVR 0xf0
+#define LAPIC_SVR_ENABLE 0x100u
+#define LAPIC_LVT_TIMER 0x320
+#define LAPIC_LVT_PERIODIC 0x20000u
+#define LAPIC_TIMER_INITIAL 0x380
+#define LAPIC_TIMER_DIVIDE 0x3e0
+#define LAPIC_DIVIDE_BY_1 0xbu
+#define LAPIC_TICKS_10MS 10000000u /* KVM's local APIC timer counts at 1 GHz */
+#define IOAPIC_BASE 0xfec00000ull
+#define IOAPIC_REGSEL 0x00
+#define IOAPIC_WINDOW 0x10
+#define IOAPIC_REDIRECTION(n) (0x10u + 2u * (n))
+#define IOAPIC_INPUTS 24u
+#define PIC1_DATA 0x21
+#define PIC2_DATA 0xa1
+#define IRQ_VECTOR 0x40u
+#define TICK_VECTOR 0x41u
+
+struct idt_gate {
+    uint16_t offset_low;
+    uint16_t selector;
+    uint8_t ist;
+    uint8_t type; /* 0x8e: present, DPL 0, 64-bit interrupt gate */
+    uint16_t offset_mid;
+    uint32_t offset_high;
+    uint32_t zero;
+};
+
+static struct idt_gate idt[256] __attribute__((aligned(16)));
+
+void arch_irq_entry(void);  /* start.S */
+void arch_tick_entry(void); /* start.S */
+void arch_irq_handler(unsigned vector);
+
+static volatile unsigned long device_interrupts;
+
+void arch_irq_handler(unsigned vector)
+{
+    if (vector == IRQ_VECTOR)
+        device_interrupts++;
+    rt_mmio_write32(LAPIC_BASE + LAPIC_EOI, 0);
+}
+
+unsigned long arch_irq_count(void)
+{
+    return device_interrupts;
+}
+
+static void set_gate(unsigned vector, void (*handler)(void))
+{
+    const unsigned long a = (unsigned long)handler;
+    uint16_t cs;
+    __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+    idt[vector] = (struct idt_gate){(uint16_t)a, cs, 0, 0x8e, (uint16_t)(a >> 16), (uint32_t)(a >> 32), 0};
+}
+
+static void ioapic_write(unsigned reg, uint32_t v)
+{
+    rt_mmio_write32(IOAPIC_BASE + IOAPIC_REGSEL, reg);
+    rt_mmio_write32(IOAPIC_BASE + IOAPIC_WINDOW, v);
+}
+
+int arch_irq_route(unsigned irq)
+{
+    static int ready;
+    struct {
+        uint16_t limit;
+        uint64_t base;
+    } __attribute__((packed)) idtr = {sizeof idt - 1, (uint64_t)(unsigned long)idt};
+
+    if (irq >= IOAPIC_INPUTS || arch_map_mmio(LAPIC_BASE, 4096) || arch_map_mmio(IOAPIC_BASE, 4096))
+        return -1;
+    if (!ready) {
+        rt_outb(PIC1_DATA, 0xff);
+        rt_outb(PIC2_DATA, 0xff);
+        set_gate(IRQ_VECTOR, arch_irq_entry);
+        set_gate(TICK_VECTOR, arch_tick_entry);
+        __asm__ volatile("lidt %0" : : "m"(idtr));
+        rt_mmio_write32(LAPIC_BASE + LAPIC_TPR, 0);
+        rt_mmio_write32(LAPIC_BASE + LAPIC_SVR, LAPIC_SVR_ENABLE | 0xffu);
+        rt_mmio_write32(LAPIC_BASE + LAPIC_TIMER_DIVIDE, LAPIC_DIVIDE_BY_1);
+        rt_mmio_write32(LAPIC_BASE + LAPIC_LVT_TIMER, LAPIC_LVT_PERIODIC | TICK_VECTOR);
+        rt_mmio_write32(LAPIC_BASE + LAPIC_TIMER_INITIAL, LAPIC_TICKS_10MS);
+        ready = 1;
+    }
+    ioapic_write(IOAPIC_REDIRECTION(irq) + 1, 0); /* destination: APIC ID 0 */
+    ioapic_write(IOAPIC_REDIRECTION(irq), IRQ_VECTOR); /* fixed, physical, high, edge, unmasked */
+    return 0;
+}
+
+void arch_irq_wait(void)
+{
+    /* sti's one-instruction shadow covers hlt: nothing is taken in between. */
+    __asm__ volatile("sti; hlt; cli" : : : "memory");
 }
