@@ -21,6 +21,9 @@ int arch_irq_route(unsigned irq);
 void arch_irq_wait(void);
 unsigned long arch_irq_count(void);
 
+/* The command line of a boot without a device tree (x86_64 PVH), or NULL. */
+const char *arch_boot_cmdline(void);
+
 /* Linker-script symbols: the first byte of the loaded image. */
 extern char __image_start[];
 

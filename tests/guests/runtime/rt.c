@@ -184,6 +184,8 @@ unsigned long rt_dtb_room(const void *dtb)
 
 const char *rt_bootargs(const void *dtb)
 {
+    if (!dtb)
+        return arch_boot_cmdline();
     if (fdtr_check(dtb, rt_dtb_room(dtb)) != 0)
         return NULL;
     return fdtr_bootargs(dtb);

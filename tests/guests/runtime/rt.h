@@ -66,7 +66,9 @@ unsigned long rt_irq_count(void);
 
 /*
  * /chosen/bootargs of a DTB passed at boot, or NULL if it is absent or the
- * DTB fails fdtr_check within rt_dtb_room().
+ * DTB fails fdtr_check within rt_dtb_room(). Without a DTB (dtb NULL: an
+ * x86_64 guest booted by QEMU through its PVH entry), the command line the
+ * PVH start info points to.
  */
 const char *rt_bootargs(const void *dtb);
 

@@ -122,11 +122,93 @@ static int node_window(const void *dtb, int node, struct virtio_dev *dev)
     return 0;
 }
 
+/* d (its window read) is a working device of the kind asked for: map, probe. */
+static int matches(struct virtio_dev *d, unsigned device_id)
+{
+    if (rt_map_mmio(d->base, d->window) != 0 || virtio_read(d, VIRTIO_MMIO_MAGIC) != VIRTIO_MMIO_MAGIC_VALUE ||
+        virtio_read(d, VIRTIO_MMIO_VERSION) != 2)
+        return 0;
+    d->device_id = virtio_read(d, VIRTIO_MMIO_DEVICE_ID);
+    return d->device_id != 0 && (device_id == 0 || d->device_id == device_id);
+}
+
+/* A number of the command line: decimal or 0x hex, times 1024 per K or M. */
+static unsigned long long cmdline_number(const char **p)
+{
+    unsigned long long v = 0;
+    unsigned base = 10;
+    const char *s = *p;
+
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s += 2;
+    }
+    for (;; s++) {
+        unsigned digit;
+        if (*s >= '0' && *s <= '9')
+            digit = (unsigned)(*s - '0');
+        else if (base == 16 && ((*s | 0x20) >= 'a' && (*s | 0x20) <= 'f'))
+            digit = (unsigned)((*s | 0x20) - 'a' + 10);
+        else
+            break;
+        v = v * base + digit;
+    }
+    if (*s == 'K' || *s == 'k')
+        v <<= 10, s++;
+    else if (*s == 'M' || *s == 'm')
+        v <<= 20, s++;
+    *p = s;
+    return v;
+}
+
+/*
+ * Without a DTB: the devices a command line names as Linux's virtio-mmio
+ * driver reads them, `virtio_mmio.device=<size>@<base>:<irq>` (QEMU microvm
+ * adds one for each transport that has a device), in command-line order.
+ */
+static int find_on_cmdline(unsigned device_id, unsigned nth, struct virtio_dev *dev)
+{
+    static const char key[] = "virtio_mmio.device=";
+    const char *c = rt_bootargs(0);
+    unsigned slot = 0;
+
+    for (; c && *c; c++) {
+        unsigned i;
+        struct virtio_dev d = {0};
+        if (c != rt_bootargs(0) && c[-1] != ' ')
+            continue;
+        for (i = 0; key[i] && c[i] == key[i]; i++)
+            ;
+        if (key[i])
+            continue;
+        c += i;
+        d.window = cmdline_number(&c);
+        if (*c != '@')
+            continue;
+        c++;
+        d.base = (unsigned long)cmdline_number(&c);
+        if (*c != ':')
+            continue;
+        c++;
+        d.irq = (unsigned)cmdline_number(&c);
+        d.slot = slot++;
+        if (d.window < VIRTIO_MMIO_CONFIG || !matches(&d, device_id))
+            continue;
+        if (nth-- == 0) {
+            *dev = d;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int virtio_find(const void *dtb, unsigned device_id, unsigned nth, struct virtio_dev *dev)
 {
     unsigned slot = 0;
     int node;
 
+    if (!dtb)
+        return find_on_cmdline(device_id, nth, dev);
     if (fdtr_check(dtb, rt_dtb_room(dtb)) != 0)
         return -1;
     node = fdtr_path_offset(dtb, "/");
@@ -137,13 +219,7 @@ int virtio_find(const void *dtb, unsigned device_id, unsigned nth, struct virtio
         if (!fdtr_node_has_string(dtb, node, "compatible", "virtio,mmio"))
             continue;
         d.slot = slot++;
-        if (node_window(dtb, node, &d) != 0 || rt_map_mmio(d.base, d.window) != 0)
-            continue;
-        if (virtio_read(&d, VIRTIO_MMIO_MAGIC) != VIRTIO_MMIO_MAGIC_VALUE ||
-            virtio_read(&d, VIRTIO_MMIO_VERSION) != 2)
-            continue;
-        d.device_id = virtio_read(&d, VIRTIO_MMIO_DEVICE_ID);
-        if (d.device_id == 0 || (device_id != 0 && d.device_id != device_id))
+        if (node_window(dtb, node, &d) != 0 || !matches(&d, device_id))
             continue;
         if (nth-- == 0) {
             *dev = d;

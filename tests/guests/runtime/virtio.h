@@ -176,6 +176,8 @@ _Noreturn void virtio_fatal(const char *guest, const char *what, int err);
  * The nth (from 0) virtio-mmio device with the given device ID, in DTB
  * order, mapped and with magic and version checked. device_id 0 matches
  * any device. 0 if found, -1 otherwise (or if the DTB is unreadable).
+ * Without a DTB (NULL: a PVH boot by QEMU), the devices the command line
+ * names with virtio_mmio.device=<size>@<base>:<irq>.
  */
 int virtio_find(const void *dtb, unsigned device_id, unsigned nth, struct virtio_dev *dev);
 

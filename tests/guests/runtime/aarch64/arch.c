@@ -286,3 +286,9 @@ unsigned long arch_irq_count(void)
 {
     return 0;
 }
+
+/* arm64 guests always boot with a device tree. */
+const char *arch_boot_cmdline(void)
+{
+    return 0;
+}

@@ -31,8 +31,8 @@ _Noreturn void arch_exit(int v)
 {
     if (v == 0)
         rt_outw(PM1A_CNT, PM1A_SLEEP);
-    else
-        rt_outb(DEBUG_EXIT, (unsigned char)v);
+    /* No PM1a block (QEMU microvm): the debug-exit port, where 0 exits with 1. */
+    rt_outb(DEBUG_EXIT, (unsigned char)v);
     /* Only reached if the VMM ignored the write. */
     for (;;)
         __asm__ volatile("cli; hlt");
@@ -252,4 +252,23 @@ void arch_irq_wait(void)
 {
     /* sti's one-instruction shadow covers hlt: nothing is taken in between. */
     __asm__ volatile("sti; hlt; cli" : : : "memory");
+}
+
+/*
+ * The command line of a PVH boot (start.S's _start32 keeps the start info's
+ * address): hvm_start_info's cmdline_paddr, at offset 24 after its magic.
+ */
+#define HVM_START_MAGIC 0x336ec578u
+
+extern unsigned long long pvh_start_info;
+
+const char *arch_boot_cmdline(void)
+{
+    const unsigned char *info = (const unsigned char *)(unsigned long)pvh_start_info;
+    unsigned long long cmdline;
+
+    if (!info || *(const uint32_t *)info != HVM_START_MAGIC)
+        return 0;
+    cmdline = *(const uint64_t *)(info + 24);
+    return cmdline ? (const char *)(unsigned long)cmdline : 0;
 }

@@ -30,6 +30,96 @@ park:
 	.size _start, . - _start
 
 /*
+ * PVH entry, for QEMU (microvm boots an ELF with this note in 32-bit
+ * protected mode, paging off, %ebx = the hvm_start_info): identity-map the
+ * first 4 GiB with 2 MiB pages (RAM and QEMU's device windows), enter long
+ * mode through a GDT of our own, and join _start as vCPU 0 without a DTB
+ * (%rdi = 0): rt_bootargs and virtio_find then read the command line the
+ * start info points to (arch_boot_cmdline). Under strata it never runs.
+ */
+	.section .note.pvh, "a", @note
+	.balign 4
+	.long 4			/* name size: "Xen\0" */
+	.long 4			/* descriptor size */
+	.long 18		/* XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.long _start32
+
+	.text
+	.code32
+	.type _start32, @function
+_start32:
+	mov %ebx, pvh_start_info
+	xor %ecx, %ecx
+1:	mov %ecx, %eax			/* PD entry ecx maps ecx * 2 MiB: P, W, PS */
+	shl $21, %eax
+	or $0x83, %eax
+	mov %eax, pvh_pd(, %ecx, 8)
+	movl $0, pvh_pd + 4(, %ecx, 8)
+	inc %ecx
+	cmp $2048, %ecx
+	jb 1b
+	xor %ecx, %ecx
+2:	mov %ecx, %eax			/* PDPT entry ecx -> the ecx-th PD */
+	shl $12, %eax
+	add $pvh_pd + 3, %eax
+	mov %eax, pvh_pdpt(, %ecx, 8)
+	inc %ecx
+	cmp $4, %ecx
+	jb 2b
+	movl $pvh_pdpt + 3, pvh_pml4
+	mov $pvh_pml4, %eax
+	mov %eax, %cr3
+	mov %cr4, %eax
+	or $0x20, %eax			/* PAE */
+	mov %eax, %cr4
+	mov $0xc0000080, %ecx		/* EFER.LME */
+	rdmsr
+	or $0x100, %eax
+	wrmsr
+	mov %cr0, %eax
+	or $0x80000001, %eax		/* PG, PE */
+	mov %eax, %cr0
+	lgdt pvh_gdtr
+	ljmp $0x08, $pvh_long
+	.size _start32, . - _start32
+
+	.code64
+pvh_long:
+	mov $0x10, %eax
+	mov %eax, %ds
+	mov %eax, %es
+	mov %eax, %ss
+	xor %edi, %edi
+	xor %esi, %esi
+	jmp _start
+
+	.section .rodata
+	.balign 8
+pvh_gdt:
+	.quad 0
+	.quad 0x00af9b000000ffff	/* 0x08: 64-bit code */
+	.quad 0x00cf93000000ffff	/* 0x10: data */
+pvh_gdtr:
+	.word . - pvh_gdt - 1
+	.long pvh_gdt
+
+	.data
+	.balign 8
+	.globl pvh_start_info
+pvh_start_info:
+	.quad 0
+
+	.section .bss, "aw", @nobits
+	.balign 4096
+pvh_pml4:
+	.skip 4096
+pvh_pdpt:
+	.skip 4096
+pvh_pd:
+	.skip 4 * 4096
+
+/*
  * The interrupt vectors the runtime uses (arch.c): each entry pushes its
  * vector and joins irq_common, which saves the registers a C call may
  * clobber (no FP state: the guests are built general-registers only) and
