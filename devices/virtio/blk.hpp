@@ -1,15 +1,16 @@
-// virtio block device backed by a host file, I/O through Asio's
-// random_access_file on io_uring, straight between the file and the guest's
-// buffers (scatter/gather), with as many requests in flight as the driver
-// makes available.
+// virtio block device backed by a host file, I/O on an io_uring ring of its
+// own (UringFile: one submission for all the requests of a notification),
+// straight between the file and the guest's buffers (scatter/gather), with
+// as many requests in flight as the driver makes available.
 //
-// State: the open file, the requests in flight (so shutdown can wait for
-//   them), the flushes running on a helper thread.
+// State: the open file and its ring, the requests in flight (so shutdown can
+//   wait for them), the flushes running on a helper thread.
 // Missing features: discard, write-zeroes, multiqueue, topology, geometry.
 // Spec: virtio 1.2 §5.2 (IN, OUT, FLUSH, GET_ID; status OK/IOERR/UNSUPP).
 #pragma once
 
 #include "devices/virtio/device.hpp"
+#include "devices/virtio/uring_file.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/random_access_file.hpp>
@@ -48,8 +49,9 @@ private:
                 std::uint32_t written);
 
     BlockSpec spec_;
-    boost::asio::random_access_file file_;
-    boost::asio::thread_pool flusher_{1}; // fdatasync has no io_uring path in Asio
+    boost::asio::random_access_file file_; // opening, sizing, the final sync
+    UringFile uring_;                      // reads and writes
+    boost::asio::thread_pool flusher_{1};  // fdatasync (FLUSH), off the io thread
     std::uint64_t capacity_ = 0;
     std::array<std::uint8_t, 8> config_{}; // le64 capacity
     std::size_t in_flight_ = 0;            // guarded by the transport's lock

@@ -164,6 +164,19 @@ int main(const void *dtb)
     rt_barrier();
     *(volatile uint16_t *)&bq.avail.idx = avail_idx;
     virtq_kick(&dev, &bq);
+    if (irq) {
+        /*
+         * The first batch's interrupt, whatever else: later the guest may
+         * find completions each time it looks and never need to halt.
+         */
+        deadline = rt_deadline_ms(TIMEOUT_MS);
+        while (rt_irq_count() == 0) {
+            if (rt_expired(deadline))
+                fail("no interrupt from the blk device, line ", dev.irq);
+            rt_irq_wait();
+        }
+        virtio_ack_irq(&dev);
+    }
 
     deadline = 0; /* set when a wait starts, so progress costs no rdtsc */
     while (done < total) {

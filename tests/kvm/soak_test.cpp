@@ -155,23 +155,32 @@ Usage usage() {
     return u;
 }
 
+// The names of this process's threads; one that exits while they are read
+// is left out (reading its comm then fails with ESRCH).
+std::vector<std::string> task_names() {
+    std::vector<std::string> names;
+    for (const auto &task : fs::directory_iterator("/proc/self/task")) {
+        std::ifstream in(task.path() / "comm");
+        std::string name;
+        if (std::getline(in, name))
+            names.push_back(name);
+    }
+    return names;
+}
+
 // io_uring's kernel workers (threads named iou-wrk-N, counted among the
 // process's threads) outlive their ring by a moment.
 bool io_uring_workers() {
-    for (const auto &task : fs::directory_iterator("/proc/self/task"))
-        if (slurp(task.path().string() + "/comm").rfind("iou-wrk", 0) == 0)
-            return true;
-    return false;
+    const auto names = task_names();
+    return std::any_of(names.begin(), names.end(), [](const auto &n) { return n.rfind("iou-wrk", 0) == 0; });
 }
 
 // The names of this process's threads, for a failure message.
 std::string thread_names() {
-    std::string names;
-    for (const auto &task : fs::directory_iterator("/proc/self/task")) {
-        auto comm = slurp(task.path().string() + "/comm");
-        names += " " + comm.substr(0, comm.find('\n'));
-    }
-    return names;
+    std::string out;
+    for (const auto &n : task_names())
+        out += " " + n;
+    return out;
 }
 
 // The baseline: usage() once the VMs' threads are gone -- no io_uring

@@ -88,7 +88,8 @@ TEST(VirtioBlock, ReadOnlyDiskRefusesWritesAndStaysUnchanged) {
 // x86_64 guests take interrupts: blk-bench with irq=1 sends its device's
 // line through the IOAPIC to the local APIC and halts between completions,
 // so it sees completions only when strata's irqfd interrupts it (a 10 ms
-// local APIC tick bounds each wait but is not counted). 64 requests of 4 KiB.
+// local APIC tick bounds each wait but is not counted); it waits for the
+// first batch's interrupt in any case. 64 requests of 4 KiB.
 TEST(VirtioBlock, CompletionsArriveByInterruptThroughTheIoapic) {
     Disk disk("irq.img", 1 << 20);
     auto o = run_strata({"run", "--kernel", guest("blk-bench"), "--blk", disk.path(), "--cmdline",
