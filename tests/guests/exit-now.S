@@ -5,15 +5,12 @@
  * the VMM and KVM, not guest work. It boots under strata (entered at
  * _start in 64-bit mode) and under QEMU microvm (PVH: the Xen note below
  * names the 32-bit entry); its three instructions encode the same in both
- * modes. No runtime, no stack, no memory touched but its own page.
+ * modes. No runtime (but its PVH note macro), no stack, no memory touched
+ * but its own page.
  */
-	.section .note.pvh, "a", @note
-	.balign 4
-	.long 4			/* name size: "Xen\0" */
-	.long 4			/* descriptor size */
-	.long 18		/* XEN_ELFNOTE_PHYS32_ENTRY */
-	.asciz "Xen"
-	.long _start		/* the 32-bit entry */
+#include "pvh_note.h"
+
+	PVH_NOTE _start
 
 	.text
 	.globl _start

@@ -4,6 +4,8 @@
  * memory: there is a single stack, and it belongs to vCPU 0.
  *   rdi = DTB guest-physical address, rsi = vCPU index.
  */
+#include "pvh_note.h"
+
 	.section .text.start, "ax", @progbits
 	.globl _start
 	.type _start, @function
@@ -37,13 +39,7 @@ park:
  * (%rdi = 0): rt_bootargs and virtio_find then read the command line the
  * start info points to (arch_boot_cmdline). Under strata it never runs.
  */
-	.section .note.pvh, "a", @note
-	.balign 4
-	.long 4			/* name size: "Xen\0" */
-	.long 4			/* descriptor size */
-	.long 18		/* XEN_ELFNOTE_PHYS32_ENTRY */
-	.asciz "Xen"
-	.long _start32
+	PVH_NOTE _start32
 
 	.text
 	.code32
