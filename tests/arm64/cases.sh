@@ -611,8 +611,9 @@ l1_results() {
 # what is wrong; returns 1 when anything is.
 l1_trace() {
   mode=$1; err=$2; base=$3; bits=$4; bad=0
-  vtcr=$(sed -n 's/.*VTCR_EL2=\(0x[0-9a-f]*\) .*/\1/p' "$err")
-  vttbr=$(sed -n 's/.*VTTBR_EL2=\(0x[0-9a-f]*\),.*/\1/p' "$err")
+  # (printed with %#llx: 0 is "0", anything else "0x...")
+  vtcr=$(sed -n 's/.*VTCR_EL2=\([0-9a-fx]*\) .*/\1/p' "$err")
+  vttbr=$(sed -n 's/.*VTTBR_EL2=\([0-9a-fx]*\),.*/\1/p' "$err")
   [ -n "$vtcr" ] && [ -n "$vttbr" ] || { echo "no stage-2 report: $(grep -i stage-2 "$err")"; return 1; }
   [ $((64 - (vtcr & 0x3f))) = "$bits" ] || { echo "VTCR_EL2 $vtcr: T0SZ $((vtcr & 0x3f)), want $((64 - bits)) (an L2 of $bits bits)"; bad=1; }
   grep -q "^  VTCR_EL2 decoded: 4 KiB granule, $bits-bit input (T0SZ $((64 - bits)))," "$err" \
