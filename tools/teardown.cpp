@@ -37,16 +37,10 @@ namespace {
             ::_exit(1); // strata's own close is then the last: it tears down itself
         }
     }
+    std::vector<UniqueFd> held;
     for (;;) {
-        char byte;
-        iovec iov{&byte, 1};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        const ssize_t n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+        std::uint8_t byte;
+        const ssize_t n = receive_with_fds(socket, {&byte, 1}, held);
         if (n == 0 || (n < 0 && errno != EINTR))
             ::_exit(0); // strata has exited (or the socket broke): drop what is held
     }

@@ -5,6 +5,7 @@
 #include "devices/virtio/mmio.hpp"
 #include "devices/virtio/notifier.hpp"
 #include "vmm/fd.hpp"
+#include "vmm/fd_passing.hpp"
 #include "vmm/guest_memory.hpp"
 
 #include <boost/asio/local/stream_protocol.hpp>
@@ -186,27 +187,15 @@ struct Backend::Impl {
     bool receive_piece() {
         const std::size_t have = in_.size();
         in_.resize(have + wanted());
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds)]{};
-        iovec iov{in_.data() + have, in_.size() - have};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        const ssize_t n = ::recvmsg(conn_->native_handle(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        bool truncated = false;
+        const ssize_t n =
+            receive_with_fds(conn_->native_handle(), std::span(in_).subspan(have), in_fds_, MSG_DONTWAIT, &truncated);
         in_.resize(have + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-        for (cmsghdr *c = CMSG_FIRSTHDR(&msg); n > 0 && c; c = CMSG_NXTHDR(&msg, c))
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-                for (std::size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
-                    int got;
-                    std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-                    in_fds_.emplace_back(got);
-                }
         if (n == 0)
             return false;
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             throw ProtocolError(std::string("cannot read a request: ") + std::strerror(errno));
-        if ((msg.msg_flags & MSG_CTRUNC) || in_fds_.size() > max_fds)
+        if (truncated || in_fds_.size() > max_fds)
             throw ProtocolError("more fds than any request carries");
         return true;
     }

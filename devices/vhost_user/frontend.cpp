@@ -28,7 +28,6 @@ using std::chrono::milliseconds;
 // Room for the most fds a request carries (SET_MEM_TABLE's eight); a reply
 // carrying more is truncated by the kernel, which drops the rest itself.
 constexpr std::size_t max_fds = max_mem_regions;
-constexpr std::size_t control_size = CMSG_SPACE(sizeof(int) * max_fds);
 
 // One request's traffic on the socket, all against the same deadline.
 class Exchange {
@@ -63,16 +62,8 @@ public:
     void receive(std::span<std::uint8_t> out, const char *part) {
         std::size_t got = 0;
         while (got < out.size()) {
-            iovec iov{out.data() + got, out.size() - got};
-            msghdr msg{};
-            msg.msg_iov = &iov;
-            msg.msg_iovlen = 1;
-            alignas(cmsghdr) std::array<char, control_size> control{};
-            msg.msg_control = control.data();
-            msg.msg_controllen = control.size();
-            const ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-            if (n >= 0)
-                close_passed_fds(msg);
+            std::vector<UniqueFd> unwanted; // no reply carries fds: any that come are closed unused
+            const ssize_t n = receive_with_fds(fd_, out.subspan(got), unwanted, MSG_DONTWAIT);
             if (n > 0) {
                 got += static_cast<std::size_t>(n);
             } else if (n == 0) {
@@ -106,20 +97,6 @@ private:
                 return true;
             if (r < 0 && errno != EINTR)
                 fail(fmt::format("poll on the socket to backend {} failed: {}", backend_, std::strerror(errno)));
-        }
-    }
-
-    // No frontend reply carries fds; whatever arrives is closed unused.
-    static void close_passed_fds(msghdr &msg) {
-        for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                continue;
-            const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (std::size_t i = 0; i < count; ++i) {
-                int fd;
-                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                ::close(fd);
-            }
         }
     }
 

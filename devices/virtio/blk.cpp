@@ -45,10 +45,6 @@ std::vector<iovec> data_buffers(const GuestMemory &memory, const Chain &chain, b
     return out;
 }
 
-} // namespace
-
-namespace {
-
 boost::asio::random_access_file open_disk(boost::asio::io_context &io, const BlockSpec &spec) {
     boost::asio::random_access_file file(io);
     boost::system::error_code ec;

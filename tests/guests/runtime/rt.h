@@ -12,7 +12,7 @@
 void rt_putc(char c);
 void rt_puts(const char *s); /* no implicit newline */
 void rt_put_u64(unsigned long long v);
-void rt_put_hex(unsigned long long v); /* 0x prefix, no leading zeros */
+void rt_put_hex(unsigned long long v);                /* 0x prefix, no leading zeros */
 void rt_put_hexbytes(const void *p, unsigned long n); /* two lowercase digits a byte */
 
 /* Status 0 powers off cleanly; any other value is reported to the VMM as a failure. */
@@ -27,8 +27,15 @@ _Noreturn void rt_exit(int v);
 int rt_bootarg_u64(const char *bootargs, const char *key, unsigned long long *out);
 
 /*
+ * [s, end) as a decimal or 0x-prefixed hex number that fits in 64 bits:
+ * 0, or -2 if it is malformed (as rt_bootarg_u64).
+ */
+int rt_parse_u64(const char *s, const char *end, unsigned long long *out);
+
+/*
  * The value of a `key=value` token (first occurrence), not NUL-terminated:
  * it ends at the next whitespace or NUL; *len gets its length. NULL if absent.
+ * The next occurrence: rt_bootarg(value + *len, key, len).
  */
 const char *rt_bootarg(const char *bootargs, const char *key, unsigned long *len);
 

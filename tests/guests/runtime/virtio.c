@@ -14,28 +14,19 @@
 #define CONFIG_RETRIES 100
 #define RESET_TIMEOUT_MS 1000u
 
-const char *virtio_strerror(int err)
-{
+const char *virtio_strerror(int err) {
     switch (err) {
-    case VIRTIO_ERR_TIMEOUT:
-        return "timed out";
-    case VIRTIO_ERR_NEEDS_RESET:
-        return "device needs reset";
-    case VIRTIO_ERR_BAD_USED:
-        return "bad used element";
-    case VIRTIO_ERR_FEATURES:
-        return "feature negotiation failed";
-    case VIRTIO_ERR_QUEUE:
-        return "queue setup failed";
-    case VIRTIO_ERR_DEVICE:
-        return "device not responding";
-    default:
-        return "unknown error";
+    case VIRTIO_ERR_TIMEOUT: return "timed out";
+    case VIRTIO_ERR_NEEDS_RESET: return "device needs reset";
+    case VIRTIO_ERR_BAD_USED: return "bad used element";
+    case VIRTIO_ERR_FEATURES: return "feature negotiation failed";
+    case VIRTIO_ERR_QUEUE: return "queue setup failed";
+    case VIRTIO_ERR_DEVICE: return "device not responding";
+    default: return "unknown error";
     }
 }
 
-void virtio_fatal(const char *guest, const char *what, int err)
-{
+void virtio_fatal(const char *guest, const char *what, int err) {
     rt_puts(guest);
     rt_puts(": ");
     rt_puts(what);
@@ -49,34 +40,22 @@ void virtio_fatal(const char *guest, const char *what, int err)
 
 /* ---- registers ---------------------------------------------------------- */
 
-uint32_t virtio_read(const struct virtio_dev *dev, unsigned off)
-{
-    return rt_mmio_read32(dev->base + off);
-}
+uint32_t virtio_read(const struct virtio_dev *dev, unsigned off) { return rt_mmio_read32(dev->base + off); }
 
-void virtio_write(const struct virtio_dev *dev, unsigned off, uint32_t v)
-{
-    rt_mmio_write32(dev->base + off, v);
-}
+void virtio_write(const struct virtio_dev *dev, unsigned off, uint32_t v) { rt_mmio_write32(dev->base + off, v); }
 
-uint32_t virtio_status(const struct virtio_dev *dev)
-{
-    return virtio_read(dev, VIRTIO_MMIO_STATUS);
-}
+uint32_t virtio_status(const struct virtio_dev *dev) { return virtio_read(dev, VIRTIO_MMIO_STATUS); }
 
-uint8_t virtio_config8(const struct virtio_dev *dev, unsigned off)
-{
+uint8_t virtio_config8(const struct virtio_dev *dev, unsigned off) {
     return rt_mmio_read8(dev->base + VIRTIO_MMIO_CONFIG + off);
 }
 
-uint32_t virtio_config32(const struct virtio_dev *dev, unsigned off)
-{
+uint32_t virtio_config32(const struct virtio_dev *dev, unsigned off) {
     return rt_mmio_read32(dev->base + VIRTIO_MMIO_CONFIG + off);
 }
 
 /* Two 32-bit halves, retried until ConfigGeneration is stable (§2.5.1). */
-uint64_t virtio_config64(const struct virtio_dev *dev, unsigned off)
-{
+uint64_t virtio_config64(const struct virtio_dev *dev, unsigned off) {
     uint32_t gen, lo, hi;
     int tries = 0;
     do {
@@ -89,23 +68,18 @@ uint64_t virtio_config64(const struct virtio_dev *dev, unsigned off)
 
 /* ---- discovery ---------------------------------------------------------- */
 
-
-
-static unsigned root_cells(const void *dtb, const char *name, unsigned dflt)
-{
+static unsigned root_cells(const void *dtb, const char *name, unsigned dflt) {
     int len;
     const void *p = fdtr_getprop(dtb, "/", name, &len);
     return p && len == 4 ? fdtr_be32(p) : dflt;
 }
 
-static unsigned long long read_cells(const unsigned char *p, unsigned cells)
-{
+static unsigned long long read_cells(const unsigned char *p, unsigned cells) {
     return cells == 2 ? fdtr_be64(p) : fdtr_be32(p);
 }
 
 /* Reads reg and interrupts of a virtio,mmio node; 0 if usable. */
-static int node_window(const void *dtb, int node, struct virtio_dev *dev)
-{
+static int node_window(const void *dtb, int node, struct virtio_dev *dev) {
     unsigned ac = root_cells(dtb, "#address-cells", 2), sc = root_cells(dtb, "#size-cells", 1);
     int len;
     const unsigned char *reg = fdtr_node_getprop(dtb, node, "reg", &len);
@@ -123,8 +97,7 @@ static int node_window(const void *dtb, int node, struct virtio_dev *dev)
 }
 
 /* d (its window read) is a working device of the kind asked for: map, probe. */
-static int matches(struct virtio_dev *d, unsigned device_id)
-{
+static int matches(struct virtio_dev *d, unsigned device_id) {
     if (rt_map_mmio(d->base, d->window) != 0 || virtio_read(d, VIRTIO_MMIO_MAGIC) != VIRTIO_MMIO_MAGIC_VALUE ||
         virtio_read(d, VIRTIO_MMIO_VERSION) != 2)
         return 0;
@@ -132,33 +105,26 @@ static int matches(struct virtio_dev *d, unsigned device_id)
     return d->device_id != 0 && (device_id == 0 || d->device_id == device_id);
 }
 
-/* A number of the command line: decimal or 0x hex, times 1024 per K or M. */
-static unsigned long long cmdline_number(const char **p)
-{
-    unsigned long long v = 0;
-    unsigned base = 10;
-    const char *s = *p;
+/*
+ * One field of a virtio_mmio.device value: [s, end) up to `stop` (or the
+ * end), a number (rt_parse_u64) with an optional K or M suffix. Returns where
+ * the field stops, or NULL if it is no number.
+ */
+static const char *device_field(const char *s, const char *end, char stop, unsigned long long *out) {
+    const char *e = s, *digits_end;
+    unsigned shift = 0;
 
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        base = 16;
-        s += 2;
-    }
-    for (;; s++) {
-        unsigned digit;
-        if (*s >= '0' && *s <= '9')
-            digit = (unsigned)(*s - '0');
-        else if (base == 16 && ((*s | 0x20) >= 'a' && (*s | 0x20) <= 'f'))
-            digit = (unsigned)((*s | 0x20) - 'a' + 10);
-        else
-            break;
-        v = v * base + digit;
-    }
-    if (*s == 'K' || *s == 'k')
-        v <<= 10, s++;
-    else if (*s == 'M' || *s == 'm')
-        v <<= 20, s++;
-    *p = s;
-    return v;
+    while (e < end && *e != stop)
+        e++;
+    digits_end = e;
+    if (digits_end > s && (digits_end[-1] | 0x20) == 'k')
+        shift = 10, digits_end--;
+    else if (digits_end > s && (digits_end[-1] | 0x20) == 'm')
+        shift = 20, digits_end--;
+    if (rt_parse_u64(s, digits_end, out) != 0)
+        return 0;
+    *out <<= shift;
+    return e;
 }
 
 /*
@@ -166,31 +132,22 @@ static unsigned long long cmdline_number(const char **p)
  * driver reads them, `virtio_mmio.device=<size>@<base>:<irq>` (QEMU microvm
  * adds one for each transport that has a device), in command-line order.
  */
-static int find_on_cmdline(unsigned device_id, unsigned nth, struct virtio_dev *dev)
-{
-    static const char key[] = "virtio_mmio.device=";
-    const char *c = rt_bootargs(0);
+static int find_on_cmdline(unsigned device_id, unsigned nth, struct virtio_dev *dev) {
+    static const char key[] = "virtio_mmio.device";
+    unsigned long len;
     unsigned slot = 0;
+    const char *v;
 
-    for (; c && *c; c++) {
-        unsigned i;
+    for (v = rt_bootarg(rt_bootargs(0), key, &len); v; v = rt_bootarg(v + len, key, &len)) {
+        const char *end = v + len, *p;
+        unsigned long long size, base, irq;
         struct virtio_dev d = {0};
-        if (c != rt_bootargs(0) && c[-1] != ' ')
+        if (!(p = device_field(v, end, '@', &size)) || p == end || !(p = device_field(p + 1, end, ':', &base)) ||
+            p == end || !device_field(p + 1, end, ':', &irq))
             continue;
-        for (i = 0; key[i] && c[i] == key[i]; i++)
-            ;
-        if (key[i])
-            continue;
-        c += i;
-        d.window = cmdline_number(&c);
-        if (*c != '@')
-            continue;
-        c++;
-        d.base = (unsigned long)cmdline_number(&c);
-        if (*c != ':')
-            continue;
-        c++;
-        d.irq = (unsigned)cmdline_number(&c);
+        d.window = size;
+        d.base = (unsigned long)base;
+        d.irq = (unsigned)irq;
         d.slot = slot++;
         if (d.window < VIRTIO_MMIO_CONFIG || !matches(&d, device_id))
             continue;
@@ -202,8 +159,7 @@ static int find_on_cmdline(unsigned device_id, unsigned nth, struct virtio_dev *
     return -1;
 }
 
-int virtio_find(const void *dtb, unsigned device_id, unsigned nth, struct virtio_dev *dev)
-{
+int virtio_find(const void *dtb, unsigned device_id, unsigned nth, struct virtio_dev *dev) {
     unsigned slot = 0;
     int node;
 
@@ -231,8 +187,7 @@ int virtio_find(const void *dtb, unsigned device_id, unsigned nth, struct virtio
 
 /* ---- initialisation (§3.1.1) -------------------------------------------- */
 
-int virtio_reset(const struct virtio_dev *dev)
-{
+int virtio_reset(const struct virtio_dev *dev) {
     unsigned long long deadline = rt_deadline_ms(RESET_TIMEOUT_MS);
     virtio_write(dev, VIRTIO_MMIO_STATUS, 0);
     while (virtio_status(dev) != 0) {
@@ -243,13 +198,11 @@ int virtio_reset(const struct virtio_dev *dev)
     return 0;
 }
 
-static void status_or(const struct virtio_dev *dev, uint32_t bits)
-{
+static void status_or(const struct virtio_dev *dev, uint32_t bits) {
     virtio_write(dev, VIRTIO_MMIO_STATUS, virtio_status(dev) | bits);
 }
 
-int virtio_negotiate(struct virtio_dev *dev, unsigned long long want)
-{
+int virtio_negotiate(struct virtio_dev *dev, unsigned long long want) {
     int err = virtio_reset(dev);
     if (err)
         return err;
@@ -278,16 +231,14 @@ int virtio_negotiate(struct virtio_dev *dev, unsigned long long want)
     return 0;
 }
 
-static void write_addr(const struct virtio_dev *dev, unsigned low, const void *p)
-{
+static void write_addr(const struct virtio_dev *dev, unsigned low, const void *p) {
     unsigned long long a = (unsigned long long)(unsigned long)p;
     virtio_write(dev, low, (uint32_t)a);
     virtio_write(dev, low + 4, (uint32_t)(a >> 32));
 }
 
 /* Empties the rings and puts every descriptor on the free list. */
-static void virtq_clear(struct virtq *q, unsigned index, unsigned size)
-{
+static void virtq_clear(struct virtq *q, unsigned index, unsigned size) {
     unsigned i;
     volatile unsigned char *b = (volatile unsigned char *)q;
     for (i = 0; i < sizeof *q; i++)
@@ -300,8 +251,7 @@ static void virtq_clear(struct virtq *q, unsigned index, unsigned size)
     q->num_free = (uint16_t)size;
 }
 
-int virtq_setup(const struct virtio_dev *dev, struct virtq *q, unsigned index, unsigned size)
-{
+int virtq_setup(const struct virtio_dev *dev, struct virtq *q, unsigned index, unsigned size) {
     uint32_t max;
 
     if (size == 0 || size > VIRTQ_MAX || (size & (size - 1)) != 0)
@@ -324,14 +274,10 @@ int virtq_setup(const struct virtio_dev *dev, struct virtq *q, unsigned index, u
     return 0;
 }
 
-void virtio_driver_ok(const struct virtio_dev *dev)
-{
-    status_or(dev, VIRTIO_STATUS_DRIVER_OK);
-}
+void virtio_driver_ok(const struct virtio_dev *dev) { status_or(dev, VIRTIO_STATUS_DRIVER_OK); }
 
-int virtio_init(struct virtio_dev *dev, unsigned long long want, struct virtq *const *queues,
-                unsigned nqueues, unsigned size)
-{
+int virtio_init(struct virtio_dev *dev, unsigned long long want, struct virtq *const *queues, unsigned nqueues,
+                unsigned size) {
     int attempt, err = VIRTIO_ERR_NEEDS_RESET;
     unsigned i;
 
@@ -352,8 +298,7 @@ int virtio_init(struct virtio_dev *dev, unsigned long long want, struct virtq *c
 
 /* ---- the split ring (§2.7) ---------------------------------------------- */
 
-int virtq_add(struct virtq *q, const struct virtio_buf *bufs, unsigned n, void *token)
-{
+int virtq_add(struct virtq *q, const struct virtio_buf *bufs, unsigned n, void *token) {
     uint16_t head = q->free_head, d = head;
     unsigned i;
 
@@ -362,8 +307,8 @@ int virtq_add(struct virtq *q, const struct virtio_buf *bufs, unsigned n, void *
     for (i = 0; i < n; i++) {
         q->desc[d].addr = bufs[i].addr;
         q->desc[d].len = bufs[i].len;
-        q->desc[d].flags = (uint16_t)((bufs[i].writable ? VIRTQ_DESC_F_WRITE : 0) |
-                                      (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+        q->desc[d].flags =
+            (uint16_t)((bufs[i].writable ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
         q->desc[d].next = i + 1 < n ? q->link[d] : 0;
         if (i + 1 < n)
             d = q->link[d];
@@ -380,14 +325,12 @@ int virtq_add(struct virtq *q, const struct virtio_buf *bufs, unsigned n, void *
     return head;
 }
 
-void virtq_kick(const struct virtio_dev *dev, const struct virtq *q)
-{
+void virtq_kick(const struct virtio_dev *dev, const struct virtq *q) {
     rt_barrier(); /* avail->idx before the notification */
     virtio_write(dev, VIRTIO_MMIO_QUEUE_NOTIFY, q->index);
 }
 
-int virtq_poll(struct virtq *q, uint32_t *len, void **token)
-{
+int virtq_poll(struct virtq *q, uint32_t *len, void **token) {
     volatile struct virtq_used *used = &q->used;
     uint16_t idx = used->idx, tail;
     uint32_t id, n, i;
@@ -417,16 +360,13 @@ int virtq_poll(struct virtq *q, uint32_t *len, void **token)
     return 1;
 }
 
-void virtio_ack_irq(const struct virtio_dev *dev)
-{
+void virtio_ack_irq(const struct virtio_dev *dev) {
     uint32_t isr = virtio_read(dev, VIRTIO_MMIO_INTERRUPT_STATUS);
     if (isr)
         virtio_write(dev, VIRTIO_MMIO_INTERRUPT_ACK, isr);
 }
 
-int virtq_wait_timeout(const struct virtio_dev *dev, struct virtq *q, unsigned ms, uint32_t *len,
-                       void **token)
-{
+int virtq_wait_timeout(const struct virtio_dev *dev, struct virtq *q, unsigned ms, uint32_t *len, void **token) {
     unsigned long long deadline = rt_deadline_ms(ms), check = rt_deadline_ms(1);
     for (;;) {
         int got = virtq_poll(q, len, token);
@@ -447,8 +387,7 @@ int virtq_wait_timeout(const struct virtio_dev *dev, struct virtq *q, unsigned m
     }
 }
 
-void virtq_wait(const struct virtio_dev *dev, struct virtq *q, uint32_t *len, void **token)
-{
+void virtq_wait(const struct virtio_dev *dev, struct virtq *q, uint32_t *len, void **token) {
     int err = virtq_wait_timeout(dev, q, VIRTIO_TIMEOUT_MS, len, token);
     if (err == 0)
         return;

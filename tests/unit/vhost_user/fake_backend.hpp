@@ -132,24 +132,9 @@ private:
         last_read_eof_ = false;
         if (::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(backend_wait).count())) != 1)
             return -1;
-        iovec iov{out.data(), out.size()};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 16)> control{};
-        msg.msg_control = control.data();
-        msg.msg_controllen = control.size();
-        const ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
+        const ssize_t n = receive_with_fds(fd_.get(), out, fds);
         if (n == 0)
             last_read_eof_ = true;
-        for (cmsghdr *c = CMSG_FIRSTHDR(&msg); n > 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-            const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (std::size_t i = 0; i < count; ++i) {
-                int fd;
-                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                fds.emplace_back(fd);
-            }
-        }
         return n;
     }
     bool read_exact(std::span<std::uint8_t> out, std::vector<UniqueFd> &fds) {

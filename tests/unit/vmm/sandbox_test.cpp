@@ -118,6 +118,12 @@ void require(bool ok) {
         ::_exit(101);
 }
 
+// A child's body: exec /bin/true (which no class may do).
+void exec_true() {
+    const char *argv[] = {"/bin/true", nullptr};
+    ::execve("/bin/true", const_cast<char **>(argv), environ);
+}
+
 const Stack startup_stack{Role::startup};
 const Stack io_stack{Role::startup, Role::io};
 const Stack vcpu_stack{Role::startup, Role::io, Role::vcpu};
@@ -196,10 +202,7 @@ TEST(SandboxTeardown, OpeningAFileIsTrappedReceivingIsNot) {
 // --- start-up -------------------------------------------------------------
 
 TEST(SandboxStartup, ExecveIsTrapped) {
-    auto o = in_child(startup_stack, [] {
-        const char *argv[] = {"/bin/true", nullptr};
-        ::execve("/bin/true", const_cast<char **>(argv), environ);
-    });
+    auto o = in_child(startup_stack, exec_true);
     expect_denied(o, "the start-up thread", "execve", SYS_execve);
 }
 
@@ -254,10 +257,7 @@ TEST(SandboxIo, AVhostUserFrontendMakesUnixStreamSocketsOnly) {
 }
 
 TEST(SandboxIo, ExecveIsTrapped) {
-    auto o = in_child(io_stack, [] {
-        const char *argv[] = {"/bin/true", nullptr};
-        ::execve("/bin/true", const_cast<char **>(argv), environ);
-    });
+    auto o = in_child(io_stack, exec_true);
     expect_denied(o, "the io thread", "execve", SYS_execve);
 }
 
@@ -358,10 +358,7 @@ TEST(SandboxVcpu, ForkIsTrapped) {
 }
 
 TEST(SandboxVcpu, ExecveIsTrapped) {
-    auto o = in_child(vcpu_stack, [] {
-        const char *argv[] = {"/bin/true", nullptr};
-        ::execve("/bin/true", const_cast<char **>(argv), environ);
-    });
+    auto o = in_child(vcpu_stack, exec_true);
     expect_denied(o, "the vCPU thread", "execve", SYS_execve);
 }
 
