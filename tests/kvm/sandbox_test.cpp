@@ -108,8 +108,8 @@ void expect_stopped_by_sandbox(const strata::test::Outcome &o, const std::string
 } // namespace
 
 TEST(Sandbox, EveryThreadOfARunningVmIsFiltered) {
-    const auto t = threads_of_spinning_vm({"--cpus", "2"}, [](const Threads &t) {
-        return t.count_by_filters.count("3") && t.count_by_filters.at("3") == 2;
+    const auto t = threads_of_spinning_vm({"--cpus", "2"}, [](const Threads &seen) {
+        return seen.count_by_filters.count("3") && seen.count_by_filters.at("3") == 2;
     });
     ASSERT_FALSE(t.by_tid.empty());
     for (const auto &[tid, s] : t.by_tid) {
