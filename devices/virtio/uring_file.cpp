@@ -60,7 +60,8 @@ void UringFile::prepare(bool write, std::uint64_t offset, std::vector<iovec> iov
     else
         io_uring_prep_readv(sqe, fd_, op->iov.data(), count, offset);
     io_uring_sqe_set_data(sqe, op.release());
-    if (in_flight_++ == 0)
+    ++in_flight_;
+    if (!waiting_)
         wait_for_completions(); // only while something is in flight: an idle disk is no work for the io_context
     // One submission for everything prepared before the io_context's next handler.
     if (!submit_posted_) {
@@ -70,6 +71,7 @@ void UringFile::prepare(bool write, std::uint64_t offset, std::vector<iovec> iov
                 return;
             submit_posted_ = false;
             submit();
+            reap(); // what completed inline (reads the page cache held) needs no wake-up
         });
     }
 }
@@ -85,10 +87,12 @@ void UringFile::submit() {
 }
 
 void UringFile::wait_for_completions() {
+    waiting_ = true;
     completions_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                             [this, alive = std::weak_ptr<int>(alive_)](boost::system::error_code ec) {
                                 if (ec || alive.expired())
                                     return;
+                                waiting_ = false;
                                 std::uint64_t count;
                                 [[maybe_unused]] auto n = ::read(completions_.native_handle(), &count, sizeof count);
                                 reap();

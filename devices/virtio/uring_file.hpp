@@ -2,8 +2,10 @@
 // virtio-blk. Asio's random_access_file takes one submission and one
 // completion wake-up per operation; here every operation prepared while the
 // io_context runs one handler (all the requests one notification pops) goes
-// to the kernel in one io_uring_enter, and one wake-up of the ring's eventfd
-// reaps every completion that is ready.
+// to the kernel in one io_uring_enter; what completed inline (reads the page
+// cache held) is reaped right after it, the rest on one wake-up of the ring's
+// eventfd. Completion handlers run from their own io_context handler, never
+// from inside read() or write().
 //
 // State: the ring, its eventfd (waited on through the io_context while
 //   operations are in flight, so an idle disk is no work that keeps the
@@ -57,6 +59,7 @@ private:
     io_uring ring_{};
     boost::asio::posix::stream_descriptor completions_; // the ring's eventfd
     bool submit_posted_ = false;
+    bool waiting_ = false; // an async_wait on the eventfd is pending (one at most)
     std::size_t in_flight_ = 0;
     std::size_t submissions_ = 0;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0); // for handlers that outlive us

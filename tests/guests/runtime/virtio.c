@@ -326,7 +326,10 @@ int virtq_add(struct virtq *q, const struct virtio_buf *bufs, unsigned n, void *
 }
 
 void virtq_kick(const struct virtio_dev *dev, const struct virtq *q) {
-    rt_barrier(); /* avail->idx before the notification */
+    rt_barrier(); /* avail->idx before the notification, and before used->flags is read */
+    /* The device is looking at the ring itself (virtio 1.2 §2.7.7.2). */
+    if (*(volatile const uint16_t *)&q->used.flags & VIRTQ_USED_F_NO_NOTIFY)
+        return;
     virtio_write(dev, VIRTIO_MMIO_QUEUE_NOTIFY, q->index);
 }
 

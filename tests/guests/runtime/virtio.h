@@ -85,6 +85,8 @@
 #define VIRTQ_DESC_F_NEXT 1u
 #define VIRTQ_DESC_F_WRITE 2u
 #define VIRTQ_DESC_F_INDIRECT 4u
+/* Used ring flags (§2.7.10): the device needs no notification. */
+#define VIRTQ_USED_F_NO_NOTIFY 1u
 
 /* Largest queue this driver sets up; the rings are sized for it. */
 #define VIRTQ_MAX 32u
