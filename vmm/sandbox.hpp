@@ -47,6 +47,10 @@ std::string_view name(Role role); // "start-up", "io", "vCPU", "backend", "teard
 // death by that signal (which SECCOMP_RET_KILL_PROCESS would cause).
 inline constexpr int violation_status = 128 + SIGSYS;
 
+// The SIGSYS handler names system calls below this number (a table filled
+// from libseccomp before the first filter); others it gives as a number.
+inline constexpr int named_syscalls = 512;
+
 // What the lists depend on beyond the role.
 struct Needs {
     // vhost-user frontends connect again when a backend went away, from the
